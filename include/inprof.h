@@ -1,0 +1,220 @@
+/*
+ * inprof.h - the public C ABI of inprof, an in-process profiler.
+ *
+ * ABI version 1. Everything here uses fixed-width types and plain structs so
+ * that it maps 1:1 onto Rust #[repr(C)] declarations (rust-test-host/inprof
+ * mirrors it, and CI checks both sides agree with cbindgen).
+ *
+ * Typical use:
+ *
+ *     inprof_status st = inprof_start(NULL);   // defaults + environment
+ *     if (st != INPROF_OK)
+ *         fprintf(stderr, "profiler off: %s\n", inprof_last_error());
+ *     ...
+ *     inprof_stop(5000);
+ *
+ * Every function may be called from any thread, at any time: before start,
+ * after stop, twice in a row. Nothing here ever terminates the host.
+ */
+#ifndef INPROF_H
+#define INPROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(INPROF_BUILDING) && defined(__GNUC__)
+#define INPROF_EXPORT __attribute__((visibility("default")))
+#else
+#define INPROF_EXPORT
+#endif
+
+/* Library version: major * 10000 + minor * 100 + patch. */
+#define INPROF_VERSION_MAJOR 0
+#define INPROF_VERSION_MINOR 1
+#define INPROF_VERSION_PATCH 0
+#define INPROF_VERSION_NUM 100
+
+/* Status codes. Values are part of the ABI and are never renumbered. */
+typedef int32_t inprof_status;
+#define INPROF_OK 0
+/* An argument or configuration value is invalid; inprof_last_error() names it. */
+#define INPROF_ERR_INVALID 1
+/* The profiler is already running (returned by nothing today: start is idempotent). */
+#define INPROF_ERR_RUNNING 2
+/* The profiler is not running (flush without start). */
+#define INPROF_ERR_NOT_RUNNING 3
+/* The profiling signal already has a handler that is not ours. */
+#define INPROF_ERR_SIGNAL_IN_USE 4
+/* A system call failed (timer, thread, file); inprof_last_error() says which. */
+#define INPROF_ERR_SYSTEM 5
+/* Memory could not be reserved. */
+#define INPROF_ERR_NO_MEMORY 6
+/* An operation did not finish within its timeout. */
+#define INPROF_ERR_TIMEOUT 7
+/* The output directory does not exist or is not writable. */
+#define INPROF_ERR_OUTPUT 8
+/* A previous stop timed out and its collector has not finished yet. */
+#define INPROF_ERR_BUSY 9
+/* The caller's struct is older or newer than this library understands. */
+#define INPROF_ERR_VERSION 10
+
+/* Version of inprof_config and inprof_statistics understood by this header. */
+#define INPROF_CONFIG_VERSION 1
+
+/*
+ * Values of inprof_config.upload. AUTO uploads when an agent or agentless
+ * destination is configured, or when no output directory is set (the agent
+ * at localhost:8126, as every Datadog library does); so setting only an
+ * output directory writes files and uploads nothing.
+ */
+#define INPROF_UPLOAD_AUTO 0
+#define INPROF_UPLOAD_ON 1
+#define INPROF_UPLOAD_OFF 2
+
+/* Defaults used by inprof_config_init(). */
+#define INPROF_DEFAULT_CPU_HZ 99
+#define INPROF_DEFAULT_HEAP_SAMPLE_BYTES 524288
+#define INPROF_DEFAULT_UPLOAD_PERIOD_MS 60000
+#define INPROF_DEFAULT_MAX_FRAMES 128
+#define INPROF_MAX_FRAMES_LIMIT 512
+
+/*
+ * Configuration. Always fill it with inprof_config_init() first, then set the
+ * fields you want: NULL strings and zero numbers left by init mean "default".
+ * struct_size lets later versions append fields without breaking callers.
+ */
+typedef struct inprof_config {
+  /* sizeof(inprof_config), set by inprof_config_init(). */
+  uint32_t struct_size;
+  /* 1: profile; 0: inprof_start() succeeds and does nothing (DD_PROFILING_ENABLED). */
+  uint32_t enabled;
+  /* CPU samples per second of CPU time, per thread; 0 disables CPU profiling (INPROF_CPU_HZ). */
+  uint32_t cpu_hz;
+  /* Signal used for CPU samples; 0 means SIGPROF (INPROF_CPU_SIGNAL). */
+  int32_t cpu_signal;
+  /* Mean bytes between heap samples; 0 disables heap profiling (INPROF_HEAP_SAMPLE_BYTES). */
+  uint64_t heap_sample_bytes;
+  /* Milliseconds between exported profiles (DD_PROFILING_UPLOAD_PERIOD, in seconds). */
+  uint32_t upload_period_ms;
+  /* Deepest stack recorded, in frames, 1..INPROF_MAX_FRAMES_LIMIT (INPROF_MAX_FRAMES). */
+  uint32_t max_frames;
+  /* Service, environment and version reported with profiles (DD_SERVICE, DD_ENV, DD_VERSION). */
+  const char *service;
+  const char *env;
+  const char *version;
+  /* Extra tags, "key:value,key2:value2" (DD_TAGS). */
+  const char *tags;
+  /* Directory for <service>-<pid>-<seq>.pprof.gz files; NULL: no files (INPROF_OUTPUT_DIR). */
+  const char *output_dir;
+  /* Agent URL, http://host:port or unix:///path (DD_TRACE_AGENT_URL, DD_AGENT_HOST, DD_TRACE_AGENT_PORT). */
+  const char *agent_url;
+  /* 1: upload straight to the Datadog intake instead of the agent (DD_PROFILING_AGENTLESS). */
+  uint32_t agentless;
+  /* INPROF_UPLOAD_AUTO, _ON or _OFF (INPROF_UPLOAD); see the constants. */
+  uint32_t upload;
+  /* Datadog site for agentless uploads, e.g. datadoghq.eu (DD_SITE). */
+  const char *site;
+  /* API key for agentless uploads (DD_API_KEY). Never logged. */
+  const char *api_key;
+  /* Full intake URL overriding the one derived from site (INPROF_INTAKE_URL). */
+  const char *intake_url;
+  /* CA bundle file used to verify TLS certificates (INPROF_CA_BUNDLE). */
+  const char *ca_bundle;
+  /* Upload timeouts in milliseconds (INPROF_CONNECT_TIMEOUT_MS, INPROF_UPLOAD_TIMEOUT_MS). */
+  uint32_t connect_timeout_ms;
+  uint32_t upload_timeout_ms;
+  /* 0 off, 1 error, 2 warn, 3 info, 4 debug; messages go to stderr (INPROF_LOG_LEVEL). */
+  uint32_t log_level;
+  uint32_t reserved0;
+} inprof_config;
+
+/* Counters since the process started profiling; monotonic across stop/start. */
+typedef struct inprof_statistics {
+  /* sizeof(inprof_statistics); set it before calling inprof_stats(). */
+  uint32_t struct_size;
+  /* Threads that currently have a CPU timer. */
+  uint32_t threads_tracked;
+  /* CPU samples recorded, and lost because the sample buffer was full. */
+  uint64_t cpu_samples;
+  uint64_t cpu_samples_dropped;
+  /* Timer expirations merged by the kernel into an earlier signal. */
+  uint64_t cpu_timer_overruns;
+  /* Threads that could not get a timer (for example at the ulimit -i limit). */
+  uint64_t threads_failed;
+  /* Heap samples recorded and lost; live sampled allocations now. */
+  uint64_t heap_samples;
+  uint64_t heap_samples_dropped;
+  uint64_t heap_live_samples;
+  /* Profiles written to files, and files that could not be written. */
+  uint64_t profiles_written;
+  uint64_t profiles_failed;
+  /* Uploads accepted, failed, and dropped from a full queue. */
+  uint64_t uploads_ok;
+  uint64_t uploads_failed;
+  uint64_t uploads_dropped;
+} inprof_statistics;
+
+/* Fills cfg with defaults (no environment) and sets struct_size. */
+INPROF_EXPORT inprof_status inprof_config_init(inprof_config *cfg);
+
+/*
+ * Applies the environment variables documented in README.md on top of cfg.
+ * Returns INPROF_ERR_INVALID, naming the variable and its value in
+ * inprof_last_error(), when one is malformed. Strings set in cfg point into
+ * the environment and stay valid while it is not changed.
+ */
+INPROF_EXPORT inprof_status inprof_config_from_env(inprof_config *cfg);
+
+/*
+ * Starts profiling. cfg == NULL means defaults plus the environment. When
+ * already running, returns INPROF_OK and changes nothing. The configuration
+ * (strings included) is copied.
+ */
+INPROF_EXPORT inprof_status inprof_start(const inprof_config *cfg);
+
+/*
+ * Stops profiling: disarms timers, exports what was collected (one last file
+ * and upload) and joins the collector, waiting at most timeout_ms. Harmless
+ * when not running.
+ */
+INPROF_EXPORT inprof_status inprof_stop(uint32_t timeout_ms);
+
+/* Exports what has been collected so far now, waiting at most timeout_ms. */
+INPROF_EXPORT inprof_status inprof_flush(uint32_t timeout_ms);
+
+/* Copies the counters into out; set out->struct_size = sizeof(*out) first. */
+INPROF_EXPORT inprof_status inprof_stats(inprof_statistics *out);
+
+/* 1 while the profiler runs, else 0. */
+INPROF_EXPORT uint32_t inprof_is_running(void);
+
+/* The runtime library's INPROF_VERSION_NUM. */
+INPROF_EXPORT uint32_t inprof_version(void);
+
+/* A static description of a status code; never NULL. */
+INPROF_EXPORT const char *inprof_strerror(inprof_status status);
+
+/*
+ * A human-readable reason for the last failure of any inprof call, or "" if
+ * none. The string is owned by the library and valid until the next call.
+ */
+INPROF_EXPORT const char *inprof_last_error(void);
+
+/*
+ * Allocator hooks (heap profiling). Call record_alloc after every successful
+ * allocation and record_free before every free; a realloc is a free of the
+ * old block followed by an allocation of the new one. Safe to call at any
+ * time, from any thread, including before start and after stop.
+ */
+INPROF_EXPORT void inprof_record_alloc(void *ptr, size_t size);
+INPROF_EXPORT void inprof_record_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INPROF_H */
