@@ -159,6 +159,18 @@ INPROF_HIDDEN uint32_t inprof__unwind_here(uintptr_t *frames, uint32_t max,
 extern INPROF_HIDDEN __thread int inprof__in_profiler
     __attribute__((tls_model("initial-exec")));
 
+/* -------------------------------------------------------------- collector */
+
+/* Lifecycle, serialized by api.c's lock. */
+INPROF_HIDDEN int inprof__collector_running(void);
+INPROF_HIDDEN inprof_status inprof__collector_start(const inprof_config *cfg);
+INPROF_HIDDEN inprof_status inprof__collector_stop(uint32_t timeout_ms);
+INPROF_HIDDEN inprof_status inprof__collector_flush(uint32_t timeout_ms);
+/* api.c's locks around fork. */
+INPROF_HIDDEN void inprof__api_atfork_prepare(void);
+INPROF_HIDDEN void inprof__api_atfork_parent(void);
+INPROF_HIDDEN void inprof__api_atfork_child(void);
+
 /* ---------------------------------------------------------------- sampler */
 
 INPROF_HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
@@ -169,6 +181,15 @@ INPROF_HIDDEN void inprof__sampler_stop(void);
 INPROF_HIDDEN uint32_t inprof__sampler_threads_tracked(void);
 /* The name of a thread (comm), "" if unknown; valid until the next scan. */
 INPROF_HIDDEN const char *inprof__sampler_thread_name(uint32_t tid);
+/* Re-reads names of tracked threads (they may rename themselves late) and
+ * forgets names of threads gone since the last call. Collector only. */
+INPROF_HIDDEN void inprof__sampler_refresh_names(void);
+/* Threads named "inprof-*" (the collector, the uploader) are never sampled. */
+#define INPROF__THREAD_PREFIX "inprof-"
+/* Fork: block the profiling signal in the forking thread (gperftools#704). */
+INPROF_HIDDEN void inprof__sampler_atfork_prepare(void);
+INPROF_HIDDEN void inprof__sampler_atfork_parent(void);
+INPROF_HIDDEN void inprof__sampler_atfork_child(void);
 
 /* -------------------------------------------------------------- aggregate */
 
