@@ -8,3 +8,5 @@ inprof_add_test(test_symbolize SOURCES test_symbolize.c INTERNAL)
 target_compile_definitions(test_symbolize PRIVATE
   OUTPUT_DLOPEN_LIB="$<TARGET_FILE:output_dlopen_lib>")
 add_dependencies(test_symbolize output_dlopen_lib)
+
+inprof_add_test(test_export_file SOURCES test_export_file.c INTERNAL)
