@@ -1,0 +1,14 @@
+# Datadog upload tests (export_http.c). They run tests/intake/intake.py, a
+# contract-checking intake, as a child process on loopback.
+add_executable(inprof_unzstd ${CMAKE_CURRENT_SOURCE_DIR}/intake/unzstd.c)
+target_link_libraries(inprof_unzstd PRIVATE PkgConfig::ZSTD)
+
+function(inprof_http_test name)
+  inprof_add_test(${name} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c ${ARGN})
+  target_compile_definitions(${name} PRIVATE
+    INPROF_UNZSTD="$<TARGET_FILE:inprof_unzstd>")
+  add_dependencies(${name} inprof_unzstd)
+endfunction()
+
+inprof_http_test(test_http_unit INTERNAL TIMEOUT 60)
+inprof_http_test(test_http_agent INTERNAL TIMEOUT 120)
