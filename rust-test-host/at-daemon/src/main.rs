@@ -1,0 +1,218 @@
+//! at-daemon: a job-runner daemon standing in for an inprof user's service.
+//!
+//! A scheduler thread dispatches jobs (see `jobs.rs` for the kinds and their
+//! designed CPU split) to `--threads` workers for `--duration` seconds. Each
+//! worker measures every job with its thread CPU clock; at exit the daemon
+//! prints per-kind totals, one `JOB ...` line per kind, so that tests can
+//! compare a profile with the daemon's own measurement and with the design.
+//!
+//! Built with `--features profiling`, the daemon links inprof, starts it
+//! with one line in `main` and routes Rust allocations through
+//! `inprof::ProfiledAllocator` (heap profiling). Configure it with the
+//! environment: INPROF_OUTPUT_DIR, DD_SERVICE, DD_PROFILING_UPLOAD_PERIOD, ...
+
+mod jobs;
+
+use std::error::Error;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use jobs::Kind;
+
+#[cfg(feature = "profiling")]
+#[global_allocator]
+static GLOBAL: inprof::ProfiledAllocator<std::alloc::System> = inprof::ProfiledAllocator::new(std::alloc::System);
+
+/// This thread's CPU time, without a libc crate (the daemon has no
+/// dependencies besides the optional inprof).
+mod cpuclock {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+
+    fn read(clock: i32) -> u64 {
+        let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+        // Cannot fail for these clocks on Linux.
+        unsafe { clock_gettime(clock, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+    pub fn thread_ns() -> u64 {
+        read(CLOCK_THREAD_CPUTIME_ID)
+    }
+    pub fn process_ns() -> u64 {
+        read(CLOCK_PROCESS_CPUTIME_ID)
+    }
+}
+
+struct Args {
+    threads: usize,
+    duration: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { threads: 2, duration: Duration::from_secs(10) };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--threads" | "-t" => {
+                let v = value("--threads")?;
+                args.threads = v.parse().map_err(|_| format!("--threads: not a number: {v}"))?;
+                if args.threads == 0 {
+                    return Err("--threads must be at least 1".into());
+                }
+            }
+            "--duration" | "-d" => {
+                let v = value("--duration")?;
+                let secs: f64 = v.parse().map_err(|_| format!("--duration: not a number of seconds: {v}"))?;
+                if !(secs.is_finite() && secs >= 0.0) {
+                    return Err(format!("--duration: invalid: {v}"));
+                }
+                args.duration = Duration::from_secs_f64(secs);
+            }
+            "--help" | "-h" => {
+                println!("usage: at-daemon [--threads N] [--duration SECONDS]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument: {other} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+/// Per-kind accounting shared by the scheduler and the workers.
+#[derive(Default)]
+struct KindStats {
+    cpu_ns: AtomicU64,
+    done: AtomicU64,
+    queued: AtomicU64,
+}
+
+struct Job {
+    kind: Kind,
+    seed: u64,
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    // A profiler that cannot start must not take the daemon down: say why and run on.
+    #[cfg(feature = "profiling")]
+    let _profiler = inprof::start().inspect_err(|e| eprintln!("at-daemon: profiling off: {e}")).ok();
+
+    let args = parse_args()?;
+    let stats: Arc<[KindStats; 4]> = Arc::new(Default::default());
+    let wall = Instant::now();
+    let cpu0 = cpuclock::process_ns();
+
+    // Two queued jobs per worker keep the workers busy without letting the
+    // queue run far ahead of the scheduler's measurements.
+    let (tx, rx) = sync_channel::<Job>(args.threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let workers: Vec<_> = (0..args.threads)
+        .map(|i| {
+            let rx = Arc::clone(&rx);
+            let stats = Arc::clone(&stats);
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || worker(&rx, &stats)).unwrap()
+        })
+        .collect();
+
+    let sched_stats = Arc::clone(&stats);
+    let duration = args.duration;
+    let scheduler = thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || {
+            let deadline = Instant::now() + duration;
+            let mut seed = 1u64;
+            while Instant::now() < deadline {
+                let kind = next_kind(&sched_stats);
+                sched_stats[kind.index()].queued.fetch_add(1, Ordering::Relaxed);
+                seed += 1;
+                if tx.send(Job { kind, seed }).is_err() {
+                    break;
+                }
+            }
+            // Dropping tx lets the workers drain the queue and exit.
+        })?;
+    scheduler.join().map_err(|_| "scheduler panicked")?;
+    for w in workers {
+        w.join().map_err(|_| "worker panicked")?;
+    }
+
+    report(&args, &stats, wall.elapsed(), cpuclock::process_ns() - cpu0);
+    Ok(())
+}
+
+fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>, stats: &[KindStats; 4]) {
+    loop {
+        let job = match rx.lock().unwrap().recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let t0 = cpuclock::thread_ns();
+        std::hint::black_box(job.kind.run(job.seed));
+        let dt = cpuclock::thread_ns() - t0;
+        let s = &stats[job.kind.index()];
+        s.cpu_ns.fetch_add(dt, Ordering::Relaxed);
+        s.done.fetch_add(1, Ordering::Relaxed);
+        s.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The kind furthest below its designed share, counting queued jobs at the
+/// kind's average cost so far.
+fn next_kind(stats: &[KindStats; 4]) -> Kind {
+    let mut best = Kind::ParseRecords;
+    let mut best_score = f64::INFINITY;
+    for k in Kind::ALL {
+        let s = &stats[k.index()];
+        let cpu = s.cpu_ns.load(Ordering::Relaxed) as f64;
+        let done = s.done.load(Ordering::Relaxed);
+        // Before the first job finishes, assume a millisecond per job.
+        let avg = if done > 0 { cpu / done as f64 } else { 1e6 };
+        let committed = cpu + s.queued.load(Ordering::Relaxed) as f64 * avg;
+        let score = committed / k.design_share();
+        if score < best_score {
+            best_score = score;
+            best = k;
+        }
+    }
+    best
+}
+
+fn report(args: &Args, stats: &[KindStats; 4], wall: Duration, process_cpu_ns: u64) {
+    let total: u64 = stats.iter().map(|s| s.cpu_ns.load(Ordering::Relaxed)).sum();
+    println!(
+        "at-daemon: threads={} duration={:.2}s wall={:.2}s process_cpu_ms={} job_cpu_ms={}",
+        args.threads,
+        args.duration.as_secs_f64(),
+        wall.as_secs_f64(),
+        process_cpu_ns / 1_000_000,
+        total / 1_000_000
+    );
+    for k in Kind::ALL {
+        let s = &stats[k.index()];
+        let cpu = s.cpu_ns.load(Ordering::Relaxed);
+        let share = if total > 0 { cpu as f64 / total as f64 } else { 0.0 };
+        println!(
+            "JOB name={} jobs={} cpu_ns={} share={:.4} design={:.4}",
+            k.name(),
+            s.done.load(Ordering::Relaxed),
+            cpu,
+            share,
+            k.design_share()
+        );
+    }
+}
