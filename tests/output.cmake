@@ -10,3 +10,5 @@ target_compile_definitions(test_symbolize PRIVATE
 add_dependencies(test_symbolize output_dlopen_lib)
 
 inprof_add_test(test_export_file SOURCES test_export_file.c INTERNAL)
+
+inprof_add_test(test_pprof SOURCES test_pprof.c INTERNAL)
