@@ -52,6 +52,8 @@ typedef struct collector {
 } collector;
 
 static collector *current;     /* guarded by api.c's lifecycle lock */
+/* Profile numbers go on across stop/start so file names never repeat. */
+static _Atomic uint64_t profile_seq;
 static _Atomic int abandoned_alive;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -124,7 +126,6 @@ static void export_period(collector *c, int final) {
   drain(c);
   if (c->heap) inprof__heap_collect(c->agg);
   uint64_t end = inprof__now_ns(CLOCK_REALTIME);
-  inprof__sampler_refresh_names();
   inprof__symbolizer_refresh(c->symbolizer);
   inprof__profile_meta meta = {
       .start_ns = c->period_start_ns,
@@ -136,7 +137,7 @@ static void export_period(collector *c, int final) {
   };
   uint8_t *pprof = NULL;
   size_t len = 0;
-  c->seq++;
+  c->seq = atomic_fetch_add(&profile_seq, 1) + 1;
   if (inprof__pprof_encode(c->agg, c->symbolizer, &meta, &pprof, &len) != 0) {
     inprof__log(INPROF_LOG_ERROR, "could not encode profile %llu",
                 (unsigned long long)c->seq);
@@ -155,6 +156,7 @@ static void export_period(collector *c, int final) {
     }
   }
   free(pprof);
+  if (c->sampling) inprof__sampler_refresh_names();
   inprof__agg_reset(c->agg);
   c->period_start_ns = end;
   (void)final;

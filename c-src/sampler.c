@@ -63,7 +63,7 @@ static uint64_t rng_state;
 #define NAME_SLOTS 4096u
 typedef struct name_entry {
   uint32_t tid;
-  uint32_t alive;
+  uint32_t scans;              /* scans this thread was seen in */
   char name[16];
 } name_entry;
 static name_entry names[NAME_SLOTS];
@@ -140,7 +140,7 @@ static uint64_t next_random(void) {
   return rng_state * 2685821657736338717ull;
 }
 
-static int arm_thread(uint32_t tid, int32_t *timer_id) {
+static int arm_thread(uint32_t tid, int late, int32_t *timer_id) {
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
@@ -152,7 +152,9 @@ static int arm_thread(uint32_t tid, int32_t *timer_id) {
   if (syscall(SYS_timer_create, clock, &sev, &kernel_id) != 0) return -1;
   /* A random first expiry keeps threads from sampling in lockstep and gives
    * short threads a fair chance (golang/go#40435). */
-  uint64_t first = 1 + next_random() % interval_ns;
+  /* A thread found late (born since the last scan) is sampled almost at
+   * once: that sample carries all its CPU so far (baseline 0). */
+  uint64_t first = late ? 1000 : 1 + next_random() % interval_ns;
   struct itimerspec its = {
       .it_interval = {(time_t)(interval_ns / 1000000000u), (long)(interval_ns % 1000000000u)},
       .it_value = {(time_t)(first / 1000000000u), (long)(first % 1000000000u)},
@@ -203,7 +205,16 @@ static void remember_name(uint32_t tid, const char *name) {
   name_entry *e = name_slot(tid, 1);
   if (!e) return;
   memcpy(e->name, name, 16);
-  e->alive = 1;
+}
+
+/* Threads often name themselves just after they start (Rust's
+ * thread::Builder::name does), after the scan that found them: read the
+ * name again a few scans later. */
+static void maybe_reread_name(uint32_t tid) {
+  name_entry *e = name_slot(tid, 1);
+  if (!e) return;
+  e->scans++;
+  if (e->scans == 2 || e->scans == 5 || e->scans == 25) read_comm(tid, e->name);
 }
 
 /* Rebuilds the table without tombstones. Handlers that miss their slot
@@ -283,6 +294,7 @@ INPROF_HIDDEN void inprof__sampler_scan_threads(void) {
       thread_slot *s = table_find(tid);
       if (s) {
         s->seen_scan = scan_number;
+        maybe_reread_name(tid);
         continue;
       }
       char comm[16];
@@ -298,7 +310,7 @@ INPROF_HIDDEN void inprof__sampler_scan_threads(void) {
        * since the last scan: all their CPU counts. */
       uint64_t baseline = initial ? thread_cpu_now(tid) : 0;
       int32_t timer_id;
-      if (arm_thread(tid, &timer_id) != 0) {
+      if (arm_thread(tid, !initial, &timer_id) != 0) {
         if (errno != ESRCH && errno != EINVAL) { /* not "the thread just exited" */
           INPROF__COUNT(threads_failed, 1);
           inprof__log(INPROF_LOG_WARN, "cannot arm a CPU timer for thread %u: %s%s", tid,
@@ -326,8 +338,8 @@ INPROF_HIDDEN const char *inprof__sampler_thread_name(uint32_t tid) {
 }
 
 INPROF_HIDDEN void inprof__sampler_refresh_names(void) {
-  /* Rebuild: names of live threads re-read, names of exited threads kept
-   * until this export (they may still have samples), then dropped. */
+  /* After an export: names of exited threads were needed for the samples
+   * just exported and can go now; live threads keep theirs. */
   static name_entry keep[NAME_SLOTS];
   uint32_t n = 0;
   for (uint32_t i = 0; i < NAME_SLOTS; i++) {
@@ -341,7 +353,10 @@ INPROF_HIDDEN void inprof__sampler_refresh_names(void) {
     }
   }
   memset(names, 0, sizeof names);
-  for (uint32_t j = 0; j < n; j++) remember_name(keep[j].tid, keep[j].name);
+  for (uint32_t j = 0; j < n; j++) {
+    name_entry *e = name_slot(keep[j].tid, 1);
+    if (e) *e = keep[j];
+  }
 }
 
 INPROF_HIDDEN uint32_t inprof__sampler_threads_tracked(void) {

@@ -76,4 +76,79 @@ static inline char *testutil_tmpdir(const char *tag) {
   return d ? strdup(d) : NULL;
 }
 
+/*
+ * Reads a profile with `go tool pprof -top` (the reference reader) and returns
+ * the flat value of every function, in the unit the sample type has (ns,
+ * bytes, count). Returns the number of rows, or -1 when pprof failed.
+ */
+typedef struct testutil_row {
+  double flat;
+  double cum;
+  char name[512];
+} testutil_row;
+
+static inline double testutil_unit_value(const char *tok) {
+  char *end;
+  double v = strtod(tok, &end);
+  /* -unit=ns / -unit=B / counts print a bare number or one with a suffix. */
+  if (!strcmp(end, "ms")) v *= 1e6;
+  else if (!strcmp(end, "us")) v *= 1e3;
+  else if (!strcmp(end, "s")) v *= 1e9;
+  else if (!strcmp(end, "kB")) v *= 1024;
+  else if (!strcmp(end, "MB")) v *= 1024 * 1024;
+  else if (!strcmp(end, "GB")) v *= 1024.0 * 1024 * 1024;
+  return v;
+}
+
+static inline int testutil_pprof_top(const char *file, const char *sample_index,
+                                     testutil_row *rows, int max) {
+  char *out = testutil_capture(
+      "%s tool pprof -top -nodecount=100000 -nodefraction=0 -edgefraction=0 "
+      "-sample_index=%s -unit=minimum %s 2>&1",
+      INPROF_GO, sample_index, file);
+  if (!out) return -1;
+  int n = 0, in_table = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    if (strstr(line, "flat%") && strstr(line, "cum%")) { in_table = 1; continue; }
+    if (!in_table || n >= max) continue;
+    char flat[64], flatp[32], sump[32], cum[64], cump[32];
+    int consumed = 0;
+    if (sscanf(line, " %63s %31s %31s %63s %31s %n", flat, flatp, sump, cum, cump,
+               &consumed) != 5)
+      continue;
+    rows[n].flat = testutil_unit_value(flat);
+    rows[n].cum = testutil_unit_value(cum);
+    snprintf(rows[n].name, sizeof rows[n].name, "%s", line + consumed);
+    n++;
+  }
+  if (!in_table) {
+    fprintf(stderr, "pprof output without a table:\n%s\n", out);
+    n = -1;
+  }
+  free(out);
+  return n;
+}
+
+/* Sum of flat values of rows whose name contains `needle`. */
+static inline double testutil_flat_of(const testutil_row *rows, int n, const char *needle) {
+  double v = 0;
+  for (int i = 0; i < n; i++)
+    if (strstr(rows[i].name, needle)) v += rows[i].flat;
+  return v;
+}
+
+static inline double testutil_total(const testutil_row *rows, int n) {
+  double v = 0;
+  for (int i = 0; i < n; i++) v += rows[i].flat;
+  return v;
+}
+
+/* The newest *.pprof.gz in dir (malloc'ed path) or NULL. */
+static inline char *testutil_latest_profile(const char *dir) {
+  char *out = testutil_capture("ls -1t %s/*.pprof.gz 2>/dev/null | head -n 1", dir);
+  if (!out || !*out) { free(out); return NULL; }
+  out[strcspn(out, "\n")] = 0;
+  return out;
+}
+
 #endif
