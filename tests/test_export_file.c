@@ -178,7 +178,7 @@ int main(void) {
   CHECKF(count_entries(dir, names, sizeof names) == 1, "entries:\n%s", names);
 
   free(data);
-  testutil_capture("rm -rf '%s'", dir);
+  free(testutil_capture("rm -rf '%s'", dir));
   free(dir);
   return testutil_done("test_export_file");
 }

@@ -482,7 +482,7 @@ int main(void) {
 
   inprof__agg_free(agg);
   inprof__symbolizer_free(sym);
-  testutil_capture("rm -rf '%s'", dir);
+  free(testutil_capture("rm -rf '%s'", dir));
   free(dir);
   return testutil_done("test_pprof");
 }
