@@ -122,6 +122,15 @@ fn link_dependencies(pc_file: &Path) {
     check_version(&inprof.version, pc_file);
 
     let pc = PcFile::read(pc_file);
+    // libunwind.so also defines the GCC unwinder ABI (_Unwind_RaiseException
+    // and friends). Whichever library comes first on the link line provides
+    // it to the whole process, and with --as-needed libgcc_s then drops out:
+    // Rust panics would be unwound by libunwind. Naming libgcc_s first keeps
+    // Rust's (and C++'s) unwinding where the toolchain put it; libinprof
+    // calls libunwind only through its own unw_* names.
+    if env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu") {
+        println!("cargo:rustc-link-lib=dylib=gcc_s");
+    }
     for module in pc.requires_private() {
         pkg_config::Config::new()
             .statik(false)
