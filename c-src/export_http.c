@@ -387,8 +387,10 @@ static inprof_status check_http_url(const char *var, const char *value,
     sch[n] = 0;
     if (strcmp(sch, "http") != 0 && strcmp(sch, "https") != 0) {
       inprof__set_error("invalid %s=\"%s\": unsupported scheme \"%s\"; expected "
-                        "http://, https://%s",
-                        var, value, sch, path_allowed ? "" : " or unix:///path");
+                        "%s",
+                        var, value, sch,
+                        path_allowed ? "http:// or https://"
+                                     : "http://, https:// or unix:///path");
       st = INPROF_ERR_INVALID;
       goto done;
     }
@@ -655,7 +657,10 @@ INPROF_HIDDEN void inprof__http_stop(uint64_t deadline_ns) {
 
   pthread_mutex_lock(&c->lock);
   c->stopping = 1;
-  atomic_store(&c->abort_at_ns, deadline_ns ? deadline_ns : 1);
+  /* The thread gives up a little early so that stop can still join it. */
+  uint64_t now = inprof__now_ns(CLOCK_MONOTONIC), abort_at = deadline_ns;
+  if (deadline_ns > now + 200000000u) abort_at -= 30000000u;
+  atomic_store(&c->abort_at_ns, abort_at ? abort_at : 1);
   pthread_cond_broadcast(&c->cond);
   pthread_mutex_unlock(&c->lock);
   curl_multi_wakeup(c->multi);

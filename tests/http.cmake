@@ -12,3 +12,6 @@ endfunction()
 
 inprof_http_test(test_http_unit INTERNAL TIMEOUT 60)
 inprof_http_test(test_http_agent INTERNAL TIMEOUT 120)
+inprof_http_test(test_http_tls INTERNAL TIMEOUT 120)
+inprof_http_test(test_http_faults INTERNAL TIMEOUT 180)
+inprof_http_test(test_http_bounded INTERNAL TIMEOUT 120)

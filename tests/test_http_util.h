@@ -240,7 +240,7 @@ static inline void *host_main(void *arg) {
   (void)arg;
   volatile uint64_t x = 0;
   while (!atomic_load(&host_quit)) {
-    for (int i = 0; i < 100000; i++) x += (uint64_t)i;
+    for (int i = 0; i < 10000; i++) x += (uint64_t)i;
     atomic_fetch_add(&host_progress, 1);
   }
   return NULL;
