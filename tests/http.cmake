@@ -15,3 +15,10 @@ inprof_http_test(test_http_agent INTERNAL TIMEOUT 120)
 inprof_http_test(test_http_tls INTERNAL TIMEOUT 120)
 inprof_http_test(test_http_faults INTERNAL TIMEOUT 180)
 inprof_http_test(test_http_bounded INTERNAL TIMEOUT 120)
+
+# Datadog's APM test agent from PyPI: tests/intake/setup_test_agent.sh.
+set(INPROF_DDAPM_TEST_AGENT "/opt/inprof-ddapm/bin/ddapm-test-agent" CACHE FILEPATH
+    "ddapm-test-agent executable (tests/intake/setup_test_agent.sh installs it)")
+inprof_http_test(test_http_testagent INTERNAL TIMEOUT 120)
+target_compile_definitions(test_http_testagent PRIVATE
+  INPROF_DDAPM_TEST_AGENT="${INPROF_DDAPM_TEST_AGENT}")
