@@ -56,8 +56,8 @@ static void *signal_producer(void *arg) {
   REQUIRE(timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) == 0);
   struct itimerspec its = {{0, 50000}, {0, 50000}}; /* 20 kHz of CPU time */
   REQUIRE(timer_settime(t, 0, &its, NULL) == 0);
-  volatile uint64_t x = 0;
-  while (atomic_load(&running)) x += 1;
+  static _Atomic uint64_t spin;
+  while (atomic_load(&running)) atomic_fetch_add_explicit(&spin, 1, memory_order_relaxed);
   struct itimerspec off = {{0, 0}, {0, 0}};
   timer_settime(t, 0, &off, NULL);
   timer_delete(t);
