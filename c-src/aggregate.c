@@ -6,6 +6,8 @@
  * deterministic) and their frames in one growing arena; an open-addressing
  * index of entry numbers finds them. Both grow on demand up to max_stacks and
  * are kept across resets so a steady workload stops allocating.
+ * inprof__agg_dropped counts adds refused since the last reset (a new key
+ * past max_stacks, or no memory); reset zeroes it, so read it before.
  */
 #include <stdlib.h>
 #include <string.h>

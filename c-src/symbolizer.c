@@ -23,7 +23,11 @@
  * and c++filt show them, so overloads stay distinct; Rust legacy and v0 names
  * lose their hash and crate disambiguators (at_tests::jobs::parse). Names
  * longer than INPROF_DEMANGLE_MAX are kept mangled: libiberty's demangler
- * uses stack space proportional to the name.
+ * uses stack space proportional to the name. Its callback entry points are
+ * used so that it never calls xmalloc (which exits the process on failure).
+ *
+ * inprof__symbolize returns 1 when addr lies in a PT_LOAD segment of a loaded
+ * object (one mapping per segment, page-aligned like /proc/self/maps), else 0.
  */
 #include <elf.h>
 #include <errno.h>
