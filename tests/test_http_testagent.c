@@ -68,7 +68,7 @@ int main(void) {
   out = testutil_capture(
       "INPROF_GO=%s INPROF_UNZSTD=%s python3 %s/tests/http_testagent_check.py check %s 3 "
       "service:http-test-svc env:test-env version:1.2.3 team:profiling 2>&1",
-      INPROF_GO, INPROF_UNZSTD, INPROF_SOURCE_DIR, url);
+      INPROF_PPROF, INPROF_UNZSTD, INPROF_SOURCE_DIR, url);
   fprintf(stderr, "%s", out ? out : "");
   CHECK(out && strstr(out, "\nOK\n") != NULL);
   free(out);

@@ -30,6 +30,10 @@
 #ifndef INPROF_UNZSTD
 #define INPROF_UNZSTD ""
 #endif
+/* go's pprof, built once (go build cmd/pprof): go tool pprof is 40x slower to start. */
+#ifndef INPROF_PPROF
+#define INPROF_PPROF INPROF_GO
+#endif
 
 static inline uint64_t th_now_ms(void) {
   struct timespec ts;
@@ -71,7 +75,7 @@ static inline void intake_start(intake *in, const char *first, ...) {
   argv[argc++] = "--record";
   argv[argc++] = in->dir;
   argv[argc++] = "--go";
-  argv[argc++] = INPROF_GO;
+  argv[argc++] = access(INPROF_PPROF, X_OK) == 0 ? INPROF_PPROF : INPROF_GO;
   argv[argc++] = "--max-seconds";
   argv[argc++] = "150";
   if (INPROF_UNZSTD[0]) {
@@ -240,7 +244,7 @@ static inline void *host_main(void *arg) {
   (void)arg;
   volatile uint64_t x = 0;
   while (!atomic_load(&host_quit)) {
-    for (int i = 0; i < 10000; i++) x += (uint64_t)i;
+    for (int i = 0; i < 10000; i++) x = x + (uint64_t)i;
     atomic_fetch_add(&host_progress, 1);
   }
   return NULL;

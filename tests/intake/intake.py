@@ -167,7 +167,8 @@ def decompress(data, unzstd):
 
 
 def pprof_check(raw, go):
-    """Runs `go tool pprof -raw`; returns (info dict, error or None)."""
+    """Runs `go tool pprof -raw` (go: a go binary, or a pprof binary built
+    from go's cmd/pprof, which starts 40x faster); returns (info, error)."""
     with tempfile.NamedTemporaryFile(suffix=".pprof", delete=False) as f:
         f.write(raw)
         path = f.name
@@ -175,7 +176,8 @@ def pprof_check(raw, go):
         env = dict(os.environ)
         env.setdefault("HOME", tempfile.gettempdir())
         env["PPROF_BINARY_PATH"] = "/nonexistent"
-        r = subprocess.run([go, "tool", "pprof", "-symbolize=none", "-raw", path],
+        cmd = [go] if os.path.basename(go).startswith("pprof") else [go, "tool", "pprof"]
+        r = subprocess.run(cmd + ["-symbolize=none", "-raw", path],
                            capture_output=True, timeout=120, env=env)
     except (OSError, subprocess.TimeoutExpired) as e:
         return {}, "cannot run go tool pprof: %s" % e
@@ -527,7 +529,8 @@ def main(argv=None):
     ap.add_argument("--client", default="inprof", choices=["inprof", "any"],
                     help="inprof: also inprof's exact choices (zstd, ns timestamps, native)")
     ap.add_argument("--unzstd", default=None, help="zstd decoder reading stdin (default: zstd -d)")
-    ap.add_argument("--go", default=shutil.which("go") or "/usr/local/go/bin/go")
+    ap.add_argument("--go", default=shutil.which("go") or "/usr/local/go/bin/go",
+                    help="go binary for `go tool pprof`, or a pprof binary (go build cmd/pprof)")
     ap.add_argument("--no-pprof-check", action="store_true")
     ap.add_argument("--save-pprof", action="store_true")
     ap.add_argument("--max-seconds", type=float, default=300)
