@@ -111,7 +111,8 @@ static void drain(collector *c) {
       values[INPROF_VT_CPU_TIME] = (int64_t)s->value;
       /* A sample taken while the thread was inside the profiler has no
        * stack; it is still CPU time and keeps its thread label. */
-      inprof__agg_add(c->agg, s->tid, s->frames, s->nframes, values);
+      if (inprof__agg_add(c->agg, s->tid, s->frames, s->nframes, values) != 0)
+        INPROF__COUNT(cpu_samples_dropped, 1); /* MAX_STACKS distinct stacks this period */
     }
     inprof__ring_release(c->ring);
   }

@@ -11,3 +11,6 @@ inprof_add_test(test_cpu_threads SOURCES test_cpu_threads.c TIMEOUT 120)
 inprof_add_test(test_signal SOURCES test_signal.c)
 inprof_add_test(test_fork SOURCES test_fork.c)
 inprof_add_test(test_stress SOURCES test_stress.c TIMEOUT 180)
+add_test(NAME test_shared_exports
+  COMMAND sh ${CMAKE_SOURCE_DIR}/tests/check_exports.sh $<TARGET_FILE:inprof_shared>
+          ${CMAKE_SOURCE_DIR}/include/inprof.h)
