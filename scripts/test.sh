@@ -29,7 +29,8 @@ for step in $STEPS; do
   case $step in
     gcc)   CC=gcc CXX=g++ run_ctest gcc ;;
     clang) CC=clang CXX=clang++ run_ctest clang ;;
-    asan)  CC=gcc CXX=g++ run_ctest asan -DINPROF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
+    asan)  LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
+           CC=gcc CXX=g++ run_ctest asan -DINPROF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
     rust)
       echo "=== [rust] cargo test"
       (cd rust-test-host && cargo test --release 2>&1)

@@ -82,7 +82,8 @@ int main(int argc, char **argv) {
          (unsigned long long)st.cpu_samples_dropped, (unsigned long long)st.cpu_timer_overruns,
          (unsigned long long)st.heap_samples, (unsigned long long)st.profiles_written,
          (unsigned long long)st.profiles_failed);
-  CHECK(st.cpu_samples > (uint64_t)seconds * 200);
+  /* Tick-bound (2 cores, often 250 Hz ticks) and slowed by sanitizers: loose. */
+  CHECK(st.cpu_samples > (uint64_t)seconds * 50);
   CHECK(st.profiles_written >= (uint64_t)seconds / 2);
   CHECK(st.profiles_failed == 0);
   char *out = testutil_capture(
