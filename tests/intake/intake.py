@@ -450,8 +450,9 @@ class Handler(BaseHTTPRequestHandler):
         self.server.recorder.save(rec)
 
     def do_GET(self):
-        # Liveness probe for the tests; not part of the contract.
-        self.respond(200, "ok\n")
+        # Liveness probe (and the agent's /info that some clients read
+        # first); not part of the contract.
+        self.respond(200, "{}", "application/json")
 
     def do_POST(self):
         opts = self.server.opts
