@@ -345,7 +345,7 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
   heap_entry *e = heap_shard_find(sh, p);
   if (e) {
     /* A block freed without a hook call: the newer allocation replaces it. */
-    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
     e->size = size;
     e->weight = weight;
     e->stack = st;
@@ -357,7 +357,7 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
     atomic_fetch_add_explicit(&heap_live, 1, memory_order_relaxed);
   } else {
     /* Counted in this period's allocations, but not tracked as live. */
-    atomic_fetch_sub_explicit(&st->refs, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&st->refs, 1, memory_order_release);
     INPROF__COUNT(heap_samples_dropped, 1);
   }
   pthread_mutex_unlock(&sh->mu);
@@ -412,7 +412,7 @@ static __attribute__((noinline)) void heap_free_slow(uintptr_t p, uint32_t fi) {
   heap_entry *e = heap_shard_find(sh, p);
   if (e) {
     /* Under L: the entry's reference keeps the record alive until here. */
-    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
     heap_shard_erase(sh, e);
     heap_filter_dec(fi);
     atomic_fetch_sub_explicit(&heap_live, 1, memory_order_relaxed);
@@ -530,7 +530,9 @@ void inprof__heap_collect(inprof__agg *agg) {
         inprof__agg_add(agg, st->tid, st->frames, st->nframes, v);
       st->alloc_count = st->alloc_bytes = 0;
       st->inuse_count = st->inuse_bytes = 0;
-      if (atomic_load_explicit(&st->refs, memory_order_relaxed) == 0) {
+      /* Acquire pairs with the release decrements: the last user's
+       * accesses happen before the free. */
+      if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0) {
         *link = st->next;
         heap_nstacks--;
         heap_stack_bytes -= sizeof *st + st->nframes * sizeof st->frames[0];
