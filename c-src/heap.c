@@ -10,6 +10,10 @@
  *    Before start and after stop the slow path re-arms the countdown to
  *    HEAP_RECHECK_BYTES, so a disabled profiler costs a relaxed load every
  *    64 KiB per thread.
+ *    Threads' countdowns cannot be reset from outside, so a thread picks up a
+ *    (re)start at its next slow path: until then it runs on the countdown it
+ *    had (the 64 KiB recheck, or a draw at the previous run's rate, which is
+ *    exact again when the rate is unchanged since the draw is memoryless).
  *  - Free fast path: a static array of 2^16 saturating 8-bit counters indexed
  *    by a multiplicative hash of the address (a counting Bloom filter with one
  *    hash). A zero counter proves the block was not sampled: one multiply, one

@@ -226,6 +226,32 @@ static void test_many(void) {
   collect(0, 0);
 }
 
+/* The live table is bounded (1M entries, 64K per shard): the excess is dropped and counted. */
+static void test_cap(void) {
+  start(1);
+  enum { N = (1 << 20) + 50000 };
+  void **ptrs = malloc(N * sizeof *ptrs);
+  REQUIRE(ptrs);
+  uint64_t s0 = stat_samples(), d0 = atomic_load(&inprof__stats.heap_samples_dropped);
+  for (int i = 0; i < N; i++) {
+    ptrs[i] = fake_block();
+    inprof_record_alloc(ptrs[i], 64);
+  }
+  uint64_t live = inprof__heap_live_samples();
+  uint64_t dropped = atomic_load(&inprof__stats.heap_samples_dropped) - d0;
+  printf("cap: %d sampled, %llu live, %llu dropped\n", N, (unsigned long long)live,
+         (unsigned long long)dropped);
+  CHECK(stat_samples() - s0 == N);
+  CHECK(live <= (1u << 20) && live > (1u << 20) - 50000);
+  CHECK(dropped == N - live);
+  check_tables(live);
+  for (int i = 0; i < N; i++) inprof_record_free(ptrs[i]);
+  check_tables(0);
+  free(ptrs);
+  inprof__heap_stop();
+  collect(0, 0);
+}
+
 static _Atomic int hammer_stop;
 static void *hammer(void *arg) {
   (void)arg;
@@ -283,6 +309,7 @@ int main(void) {
   test_probability(524288, 512, 2000000);
   test_guard_and_stop();
   test_many();
+  test_cap();
   test_fork();
   return testutil_done("test_heap_internal");
 }
