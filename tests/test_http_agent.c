@@ -86,5 +86,6 @@ int main(void) {
   CHECK(!strncmp(ux.url, "unix:///", 8));
   run(&ux, ux.url, 2);
   intake_stop(&ux);
+  free(dir);
   return testutil_done("test_http_agent");
 }

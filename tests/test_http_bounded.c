@@ -16,7 +16,7 @@ static void flood(const char *name, const char *url) {
   uint64_t ok0 = STAT(uploads_ok), failed0 = STAT(uploads_failed),
            dropped0 = STAT(uploads_dropped);
   REQUIRE(inprof__http_start(&s) == INPROF_OK);
-  long rss0 = rss_kib(), rss_max = rss0;
+  long rss0 = heap_kib(), rss_max = rss0;
   uint64_t worst_submit = 0;
   for (int i = 0; i < N; i++) {
     inprof__upload_meta m = {(uint64_t)i, (uint64_t)i + 1, (uint64_t)i + 1};
@@ -24,7 +24,7 @@ static void flood(const char *name, const char *url) {
     inprof__http_submit(pp, len, &m);
     if (th_now_ms() - t > worst_submit) worst_submit = th_now_ms() - t;
     th_sleep_ms(10); /* a 10 ms upload period */
-    long r = rss_kib();
+    long r = heap_kib();
     if (r > rss_max) rss_max = r;
   }
   inprof__http_stop(deadline_in_ms(2000));
@@ -32,7 +32,7 @@ static void flood(const char *name, const char *url) {
   uint64_t ok = STAT(uploads_ok) - ok0, failed = STAT(uploads_failed) - failed0,
            dropped = STAT(uploads_dropped) - dropped0;
   fprintf(stderr, "%s: %d profiles of %zu bytes: ok %llu failed %llu dropped %llu, "
-          "RSS %ld -> max %ld KiB, slowest submit %llu ms\n",
+          "heap %ld -> max %ld KiB, slowest submit %llu ms\n",
           name, N, len, (unsigned long long)ok, (unsigned long long)failed,
           (unsigned long long)dropped, rss0, rss_max, (unsigned long long)worst_submit);
   CHECK(ok == 0);
@@ -40,7 +40,7 @@ static void flood(const char *name, const char *url) {
          (unsigned long long)(ok + failed + dropped), N);
   CHECKF(dropped >= N / 2, "%s: only %llu dropped", name, (unsigned long long)dropped);
   /* Queue: at most 4 copies (8 MiB) plus one in flight and its zstd output. */
-  CHECKF(rss_max - rss0 < 24 * 1024, "%s: RSS grew by %ld KiB", name, rss_max - rss0);
+  CHECKF(rss_max - rss0 < 24 * 1024, "%s: live heap grew by %ld KiB", name, rss_max - rss0);
   CHECKF(worst_submit < 100, "%s: a submit took %llu ms", name,
          (unsigned long long)worst_submit);
   free(pp);

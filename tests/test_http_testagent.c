@@ -74,5 +74,6 @@ int main(void) {
   free(out);
   kill(pid, SIGTERM);
   waitpid(pid, NULL, 0);
+  free(dir);
   return testutil_done("test_http_testagent");
 }

@@ -109,5 +109,6 @@ int main(void) {
   CHECKF(grep && !*grep, "API key found in %s", grep ? grep : "?");
   free(grep);
   intake_stop(&in);
+  free(dir);
   return testutil_done("test_http_tls");
 }

@@ -7,6 +7,11 @@
 #define INPROF_TEST_HTTP_UTIL_H
 
 #include <dirent.h>
+#include <malloc.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* From the sanitizer runtime (its header is not installed with gcc here). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -255,6 +260,20 @@ static inline uint64_t host_progress_over(unsigned ms) {
   uint64_t a = atomic_load(&host_progress);
   th_sleep_ms(ms);
   return atomic_load(&host_progress) - a;
+}
+
+/*
+ * Bytes the allocator has handed out and not got back, in KiB: what a
+ * queue holds. (RSS would also count allocator caches and, under ASan, its
+ * quarantine of freed blocks.)
+ */
+static inline long heap_kib(void) {
+#if defined(__SANITIZE_ADDRESS__)
+  return (long)(__sanitizer_get_current_allocated_bytes() / 1024);
+#else
+  struct mallinfo2 mi = mallinfo2();
+  return (long)((mi.uordblks + mi.hblkhd) / 1024);
+#endif
 }
 
 static inline long rss_kib(void) {

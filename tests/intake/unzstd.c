@@ -19,11 +19,17 @@ int main(void) {
       last = ZSTD_decompressStream(d, &ob, &ib);
       if (ZSTD_isError(last)) {
         fprintf(stderr, "unzstd: %s\n", ZSTD_getErrorName(last));
+        ZSTD_freeDStream(d);
+        free(in);
+        free(out);
         return 1;
       }
       fwrite(out, 1, ob.pos, stdout);
     }
   }
+  ZSTD_freeDStream(d);
+  free(in);
+  free(out);
   if (total == 0 || last != 0) {
     fprintf(stderr, "unzstd: truncated or empty input\n");
     return 1;
