@@ -14,15 +14,16 @@
  *    (re)start at its next slow path: until then it runs on the countdown it
  *    had (the 64 KiB recheck, or a draw at the previous run's rate, which is
  *    exact again when the rate is unchanged since the draw is memoryless).
- *  - Free fast path: a static array of 2^16 saturating 8-bit counters indexed
- *    by a multiplicative hash of the address (a counting Bloom filter with one
- *    hash). A zero counter proves the block was not sampled: one multiply, one
- *    load, one test, no lock. A non-zero counter (a sampled block, or a false
+ *  - Free fast path: a static bitmap of 2^16 bits (8 KiB) indexed by a
+ *    multiplicative hash of the address, with a per-bit count of the live
+ *    entries behind it kept off the fast path (a counting Bloom filter with
+ *    one hash). A clear bit proves the block was not sampled: one multiply,
+ *    one load, one test, no lock. A set bit (a sampled block, or a false
  *    positive with probability ~live/65536) goes to the locked table.
  *  - Live table: 16 shards, each an open-addressed (linear probing, backward
  *    shift deletion) table under its own mutex. The shard is chosen from the
- *    filter index, so every entry behind one filter counter lives in one shard
- *    and the counter is only written under that shard's mutex.
+ *    filter index, so every entry behind one filter slot lives in one shard
+ *    and the slot's count is only written under that shard's mutex.
  *  - Stacks are interned per (thread, stack) in a chained table under one
  *    mutex; each record carries this period's allocation estimates and a
  *    reference count of the live entries pointing at it. The collector emits
@@ -105,7 +106,17 @@ static _Atomic uint32_t heap_max_frames;
 static _Atomic uint64_t heap_live;
 static _Atomic uint64_t heap_seed_counter;
 
-static _Atomic uint8_t heap_filter[HEAP_FILTER_SIZE];
+/*
+ * The free filter: one bit per hash slot, set while some live entry hashes
+ * there. 8 KiB, so the fast path's load stays in L1 even when the program's
+ * frees are spread over a large heap (a byte per slot, 64 KiB, measurably
+ * did not). The per-slot entry counts that decide when a bit may be cleared
+ * are only touched on the slow path. Slot fi belongs to shard fi % 16: its
+ * count is written under that shard's mutex; its bit shares a word with
+ * other shards' bits, hence the atomic or/and.
+ */
+static _Atomic uint64_t heap_filter[HEAP_FILTER_SIZE / 64];
+static uint32_t heap_filter_count[HEAP_FILTER_SIZE];
 
 typedef struct heap_stack {
   struct heap_stack *next;
@@ -298,16 +309,22 @@ static void heap_shard_erase(heap_shard *sh, heap_entry *e) {
   sh->count--;
 }
 
-static void heap_filter_inc(uint32_t fi) {
-  uint8_t c = atomic_load_explicit(&heap_filter[fi], memory_order_relaxed);
-  if (c < UINT8_MAX) atomic_store_explicit(&heap_filter[fi], c + 1, memory_order_relaxed);
+static inline int heap_filter_test(uint32_t fi) {
+  return (atomic_load_explicit(&heap_filter[fi >> 6], memory_order_relaxed) >>
+          (fi & 63)) & 1;
 }
 
-/* A saturated counter stays set: a permanent false positive, never a miss. */
+/* Under the lock of shard fi % 16. */
+static void heap_filter_inc(uint32_t fi) {
+  if (heap_filter_count[fi]++ == 0)
+    atomic_fetch_or_explicit(&heap_filter[fi >> 6], (uint64_t)1 << (fi & 63),
+                             memory_order_relaxed);
+}
+
 static void heap_filter_dec(uint32_t fi) {
-  uint8_t c = atomic_load_explicit(&heap_filter[fi], memory_order_relaxed);
-  if (c > 0 && c < UINT8_MAX)
-    atomic_store_explicit(&heap_filter[fi], c - 1, memory_order_relaxed);
+  if (--heap_filter_count[fi] == 0)
+    atomic_fetch_and_explicit(&heap_filter[fi >> 6], ~((uint64_t)1 << (fi & 63)),
+                              memory_order_relaxed);
 }
 
 /* ----------------------------------------------------------- slow paths */
@@ -442,7 +459,7 @@ INPROF_EXPORT void inprof_record_alloc(void *ptr, size_t size) {
 INPROF_EXPORT void inprof_record_free(void *ptr) {
   uintptr_t p = (uintptr_t)ptr;
   uint32_t fi = heap_filter_index(p);
-  if (HEAP_LIKELY(atomic_load_explicit(&heap_filter[fi], memory_order_relaxed) == 0))
+  if (HEAP_LIKELY(!heap_filter_test(fi)))
     return;
   heap_free_slow(p, fi);
 }
@@ -586,8 +603,8 @@ uint64_t inprof__heap_test_check(uint64_t *entries) {
     total += n;
   }
   for (uint32_t fi = 0; fi < HEAP_FILTER_SIZE; fi++) {
-    uint8_t c = atomic_load_explicit(&heap_filter[fi], memory_order_relaxed);
-    if (c != UINT8_MAX && c != fcount[fi]) bad++;
+    if (heap_filter_count[fi] != fcount[fi]) bad++;
+    if (heap_filter_test(fi) != (fcount[fi] > 0)) bad++;
   }
   uint32_t nst = 0;
   for (uint32_t b = 0; b < HEAP_STACK_BUCKETS; b++)
