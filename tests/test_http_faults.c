@@ -10,7 +10,8 @@ static uint64_t seq;
 
 /* Submits one profile; returns how long submit took (ms). */
 static uint64_t submit(void) {
-  inprof__upload_meta m = {1795964400000000000ull + seq, 1795964401000000000ull + seq, ++seq};
+  seq++;
+  inprof__upload_meta m = {1795964400000000000ull + seq, 1795964401000000000ull + seq, seq};
   uint64_t t = th_now_ms();
   inprof__http_submit(pp, pp_len, &m);
   return th_now_ms() - t;
