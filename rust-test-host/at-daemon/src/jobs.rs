@@ -11,8 +11,12 @@
 //! | `compress_chunks` | 10 %  | LZ77-style compression of a semi-repetitive text chunk |
 //!
 //! The scheduler (main.rs) holds that split by feedback: it measures each
-//! job's thread CPU time and always dispatches the kind that is furthest below
-//! its share, so the split holds whatever the machine or the job sizes.
+//! job's thread CPU time and dispatches, at random, among the kinds at or
+//! below their share, so the split holds whatever the machine. The sizes are
+//! calibrated so that every kind takes about half a millisecond (each job
+//! varies from 0.5x to 1.5x of that, drawn from its seed): the split is then
+//! also a split of job counts, and no kind is favoured by a sampler for
+//! being longer or shorter than the others.
 //! Every job builds its own input from a seed (no shared state, no I/O) and
 //! builds and drops its own collections, so all of its CPU time is under its
 //! own frame.
@@ -84,6 +88,17 @@ impl Rng {
     }
 }
 
+/// Work size of one job in 1/64ths of the nominal size, 32..=95 (0.5x to
+/// 1.5x), drawn from the seed: varied job lengths keep the job sequence from
+/// being periodic, which a periodic sampling timer could alias with.
+fn size_64ths(seed: u64) -> usize {
+    32 + (Rng::new(seed ^ 0xA5A5_5A5A).next() >> 58) as usize
+}
+
+fn scaled(nominal: usize, seed: u64) -> usize {
+    nominal * size_64ths(seed) / 64
+}
+
 struct Record<'a> {
     id: u64,
     user: &'a str,
@@ -91,7 +106,7 @@ struct Record<'a> {
     method: &'a str,
 }
 
-const RECORDS_PER_JOB: usize = 1500;
+const RECORDS_PER_JOB: usize = 1400;
 
 /// Formats a batch of request records as text, parses it back and sums the
 /// amounts per method.
@@ -99,8 +114,9 @@ const RECORDS_PER_JOB: usize = 1500;
 pub fn parse_records(seed: u64) -> u64 {
     const METHODS: [&str; 4] = ["GET", "PUT", "POST", "DELETE"];
     let mut rng = Rng::new(seed);
-    let mut text = String::with_capacity(RECORDS_PER_JOB * 40);
-    for i in 0..RECORDS_PER_JOB {
+    let n = scaled(RECORDS_PER_JOB, seed);
+    let mut text = String::with_capacity(n * 40);
+    for i in 0..n {
         let r = rng.next();
         let _ = writeln!(
             text,
@@ -112,7 +128,7 @@ pub fn parse_records(seed: u64) -> u64 {
             METHODS[(r >> 60) as usize % 4]
         );
     }
-    let mut records = Vec::with_capacity(RECORDS_PER_JOB);
+    let mut records = Vec::with_capacity(n);
     for line in black_box(&text).lines() {
         let mut fields = line.split(',');
         let id = fields.next().and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
@@ -136,19 +152,20 @@ pub fn parse_records(seed: u64) -> u64 {
 
 const HASH_BUFFER: usize = 96 * 1024;
 const HASH_BLOCK: usize = 4096;
+const HASH_ROUNDS: u64 = 16;
 
 /// Hashes a buffer in blocks (FNV-1a style over 8-byte words with a
 /// multiply-xorshift finisher) and folds the block hashes.
 #[inline(never)]
 pub fn hash_blocks(seed: u64) -> u64 {
     let mut rng = Rng::new(seed);
-    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut buf = vec![0u8; scaled(HASH_BUFFER / HASH_BLOCK, seed) * HASH_BLOCK];
     for chunk in buf.chunks_exact_mut(8) {
         chunk.copy_from_slice(&rng.next().to_le_bytes());
     }
     let buf = black_box(buf);
-    let mut block_hashes = Vec::with_capacity(HASH_BUFFER / HASH_BLOCK);
-    for round in 0..4u64 {
+    let mut block_hashes = Vec::with_capacity(buf.len() / HASH_BLOCK);
+    for round in 0..HASH_ROUNDS {
         block_hashes.clear();
         for block in buf.chunks(HASH_BLOCK) {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ round;
@@ -166,23 +183,24 @@ pub fn hash_blocks(seed: u64) -> u64 {
     block_hashes.iter().fold(0u64, |acc, &h| acc.rotate_left(5) ^ h)
 }
 
-const SORT_BATCH: usize = 12_000;
+const SORT_BATCH: usize = 13_000;
 
 /// Sorts a batch of integers and a batch of (key, value) pairs, and dedups.
 #[inline(never)]
 pub fn sort_batches(seed: u64) -> u64 {
     let mut rng = Rng::new(seed);
-    let mut keys: Vec<u64> = (0..SORT_BATCH).map(|_| rng.next() % 1_000_000).collect();
+    let n = scaled(SORT_BATCH, seed);
+    let mut keys: Vec<u64> = (0..n).map(|_| rng.next() % 1_000_000).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut pairs: Vec<(u32, u32)> =
-        (0..SORT_BATCH / 2).map(|_| { let r = rng.next(); ((r >> 32) as u32 % 5000, r as u32) }).collect();
+        (0..n / 2).map(|_| { let r = rng.next(); ((r >> 32) as u32 % 5000, r as u32) }).collect();
     pairs.sort();
     let keys = black_box(keys);
     keys.len() as u64 ^ keys[keys.len() / 2] ^ pairs[pairs.len() / 3].1 as u64
 }
 
-const CHUNK: usize = 24 * 1024;
+const CHUNK: usize = 72 * 1024;
 
 /// Compresses a semi-repetitive text chunk with a small LZ77 (4-byte hash
 /// chains of length one) into literal runs and (offset, length) matches.
@@ -193,8 +211,9 @@ pub fn compress_chunks(seed: u64) -> u64 {
         b"scheduler ", b"batch ", b"record ", b"\n",
     ];
     let mut rng = Rng::new(seed);
-    let mut input = Vec::with_capacity(CHUNK + 16);
-    while input.len() < CHUNK {
+    let len = scaled(CHUNK, seed);
+    let mut input = Vec::with_capacity(len + 16);
+    while input.len() < len {
         let r = rng.next();
         input.extend_from_slice(WORDS[(r % WORDS.len() as u64) as usize]);
         if r >> 61 == 0 {
@@ -203,7 +222,7 @@ pub fn compress_chunks(seed: u64) -> u64 {
     }
     let input = black_box(input);
     let mut table = vec![u32::MAX; 1 << 12];
-    let mut out: Vec<u8> = Vec::with_capacity(CHUNK / 2);
+    let mut out: Vec<u8> = Vec::with_capacity(len / 2);
     let mut i = 0;
     let mut literal_start = 0;
     while i + 4 <= input.len() {

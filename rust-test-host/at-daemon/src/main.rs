@@ -15,8 +15,8 @@ mod jobs;
 
 use std::error::Error;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,11 @@ struct KindStats {
     queued: AtomicU64,
 }
 
+/// The scheduler tops up every worker's queue to this many jobs (about
+/// 25 ms of work) and then sleeps for DISPATCH_PERIOD.
+const QUEUE_PER_WORKER: usize = 50;
+const DISPATCH_PERIOD: Duration = Duration::from_millis(10);
+
 struct Job {
     kind: Kind,
     seed: u64,
@@ -117,17 +122,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     let wall = Instant::now();
     let cpu0 = cpuclock::process_ns();
 
-    // Two queued jobs per worker keep the workers busy without letting the
-    // queue run far ahead of the scheduler's measurements.
-    let (tx, rx) = sync_channel::<Job>(args.threads * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let workers: Vec<_> = (0..args.threads)
-        .map(|i| {
-            let rx = Arc::clone(&rx);
-            let stats = Arc::clone(&stats);
-            thread::Builder::new().name(format!("worker-{i}")).spawn(move || worker(&rx, &stats)).unwrap()
-        })
-        .collect();
+    // Each worker has its own queue, filled in batches by the scheduler, so
+    // a busy worker never blocks or wakes anyone between jobs. (With one
+    // shared queue, every job handed over woke a thread; on a loaded machine
+    // the workers then ran in sub-millisecond bursts, and CPU timers, which
+    // the kernel checks at ticks, rarely fired inside them.)
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for i in 0..args.threads {
+        let (tx, rx) = channel::<Job>();
+        let backlog = Arc::new(AtomicU64::new(0));
+        senders.push((tx, Arc::clone(&backlog)));
+        let stats = Arc::clone(&stats);
+        workers.push(
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || worker(&rx, &backlog, &stats))?,
+        );
+    }
 
     let sched_stats = Arc::clone(&stats);
     let duration = args.duration;
@@ -136,15 +146,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         .spawn(move || {
             let deadline = Instant::now() + duration;
             let mut seed = 1u64;
+            let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ std::process::id() as u64;
             while Instant::now() < deadline {
-                let kind = next_kind(&sched_stats);
-                sched_stats[kind.index()].queued.fetch_add(1, Ordering::Relaxed);
-                seed += 1;
-                if tx.send(Job { kind, seed }).is_err() {
-                    break;
+                for (tx, backlog) in &senders {
+                    while backlog.load(Ordering::Relaxed) < QUEUE_PER_WORKER as u64 {
+                        let kind = next_kind(&sched_stats, &mut rng);
+                        sched_stats[kind.index()].queued.fetch_add(1, Ordering::Relaxed);
+                        backlog.fetch_add(1, Ordering::Relaxed);
+                        seed += 1;
+                        if tx.send(Job { kind, seed }).is_err() {
+                            return;
+                        }
+                    }
                 }
+                thread::sleep(DISPATCH_PERIOD.min(deadline.saturating_duration_since(Instant::now())));
             }
-            // Dropping tx lets the workers drain the queue and exit.
+            // Dropping the senders lets the workers finish their queues and exit.
         })?;
     scheduler.join().map_err(|_| "scheduler panicked")?;
     for w in workers {
@@ -155,12 +172,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>, stats: &[KindStats; 4]) {
-    loop {
-        let job = match rx.lock().unwrap().recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
+fn worker(rx: &Receiver<Job>, backlog: &AtomicU64, stats: &[KindStats; 4]) {
+    while let Ok(job) = rx.recv() {
         let t0 = cpuclock::thread_ns();
         std::hint::black_box(job.kind.run(job.seed));
         let dt = cpuclock::thread_ns() - t0;
@@ -168,28 +181,40 @@ fn worker(rx: &Mutex<std::sync::mpsc::Receiver<Job>>, stats: &[KindStats; 4]) {
         s.cpu_ns.fetch_add(dt, Ordering::Relaxed);
         s.done.fetch_add(1, Ordering::Relaxed);
         s.queued.fetch_sub(1, Ordering::Relaxed);
+        backlog.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// The kind furthest below its designed share, counting queued jobs at the
-/// kind's average cost so far.
-fn next_kind(stats: &[KindStats; 4]) -> Kind {
-    let mut best = Kind::ParseRecords;
-    let mut best_score = f64::INFINITY;
+/// The next job kind: random among the kinds at or below their designed
+/// share (queued jobs counted at the kind's average cost so far), weighted
+/// by share. The feedback holds the split; the randomness keeps the job
+/// sequence from forming a pattern that a periodic sampler could alias with.
+fn next_kind(stats: &[KindStats; 4], rng: &mut u64) -> Kind {
+    let mut committed = [0f64; 4];
     for k in Kind::ALL {
         let s = &stats[k.index()];
         let cpu = s.cpu_ns.load(Ordering::Relaxed) as f64;
         let done = s.done.load(Ordering::Relaxed);
         // Before the first job finishes, assume a millisecond per job.
         let avg = if done > 0 { cpu / done as f64 } else { 1e6 };
-        let committed = cpu + s.queued.load(Ordering::Relaxed) as f64 * avg;
-        let score = committed / k.design_share();
-        if score < best_score {
-            best_score = score;
-            best = k;
+        committed[k.index()] = cpu + s.queued.load(Ordering::Relaxed) as f64 * avg;
+    }
+    let total: f64 = committed.iter().sum();
+    let eligible: Vec<Kind> =
+        Kind::ALL.into_iter().filter(|k| committed[k.index()] / k.design_share() <= total).collect();
+    // xorshift64; the kind with the lowest committed/share is always eligible.
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let weight: f64 = eligible.iter().map(|k| k.design_share()).sum();
+    let mut x = (*rng >> 11) as f64 / (1u64 << 53) as f64 * weight;
+    for &k in &eligible {
+        x -= k.design_share();
+        if x < 0.0 {
+            return k;
         }
     }
-    best
+    *eligible.last().unwrap_or(&Kind::ParseRecords)
 }
 
 fn report(args: &Args, stats: &[KindStats; 4], wall: Duration, process_cpu_ns: u64) {
