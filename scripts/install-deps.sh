@@ -30,12 +30,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Python test tools (the Datadog test agent), pinned, in a private venv.
-if [ -f tests/requirements.txt ]; then
-  VENV=${INPROF_VENV:-$PWD/.venv}
-  if [ ! -x "$VENV/bin/python" ] || ! cmp -s tests/requirements.txt "$VENV/.requirements"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
-    cp tests/requirements.txt "$VENV/.requirements"
-  fi
+# Datadog's APM test agent (pinned, from PyPI) in a private virtualenv; the
+# HTTP tests upload to it.
+DDAPM_DIR=${INPROF_DDAPM_DIR:-$PWD/.venv/ddapm}
+if [ ! -x "$DDAPM_DIR/bin/ddapm-test-agent" ]; then
+  echo "install-deps: installing ddapm-test-agent into $DDAPM_DIR"
+  sh tests/intake/setup_test_agent.sh "$DDAPM_DIR" >/dev/null
 fi

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash scripts/install-deps.sh
 export PATH="$PATH:/usr/local/go/bin:$HOME/.cargo/bin"
-[ -x "$ROOT/.venv/bin/python" ] && export INPROF_PYTHON="$ROOT/.venv/bin/python"
+DDAPM=${INPROF_DDAPM_DIR:-$ROOT/.venv/ddapm}/bin/ddapm-test-agent
 STEPS=${INPROF_TEST_STEPS:-gcc clang asan rust bench}
 JOBS=${JOBS:-2}
 
@@ -19,7 +19,7 @@ run_ctest() { # name, extra cmake args...
   local name=$1; shift
   local dir="$ROOT/build-test-$name"
   echo "=== [$name] configure and build"
-  cmake -S "$ROOT" -B "$dir" -DINPROF_WERROR=ON "$@" >/dev/null
+  cmake -S "$ROOT" -B "$dir" -DINPROF_WERROR=ON -DINPROF_DDAPM_TEST_AGENT="$DDAPM" "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
   echo "=== [$name] ctest"
   (cd "$dir" && ctest --output-on-failure -j1)
