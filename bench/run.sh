@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# inprof's benchmark suite, one command (issue 6):
+#
+#   bench/run.sh           full suite: builds in release mode, runs every
+#                          benchmark interleaved, writes BENCHMARKS.md
+#                          (about 10 minutes on 2 cores, once the Rust
+#                          dependencies are built)
+#   bench/run.sh --quick   seconds: the C benchmarks with tiny runs, report to
+#                          build-bench/BENCHMARKS.quick.md; scripts/test.sh
+#                          runs it so that the suite cannot rot
+#   --rust                 with --quick: also build and run the Rust side
+#   --no-rust              full suite without at-daemon and bench/rust
+#   --only a,b             only these sections (c_cpu handler heap c_rss
+#                          at_daemon rust); handy while working on one
+#
+# Everything is built under build-bench/ (ignored by git): the library in
+# Release (build-bench/lib), the C benchmarks (build-bench/c), at-daemon with
+# and without profiling, and bench/rust (its own Cargo project: pprof-rs and
+# tikv-jemallocator never enter the inprof crate's dependency graph).
+# Exit status is non-zero only when the suite itself breaks, never for a
+# missed target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=$ROOT/build-bench
+export PATH="$PATH:$HOME/.cargo/bin"
+JOBS=${JOBS:-2}
+
+QUICK=0 RUST=1 ONLY=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --rust) RUST=2 ;;
+    --no-rust) RUST=0 ;;
+    --only) ONLY=$2; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+# Quick mode leaves Rust out unless asked: building the peers takes minutes.
+if [ $QUICK = 1 ] && [ $RUST = 1 ]; then RUST=0; fi
+
+for f in /usr/lib/x86_64-linux-gnu/libprofiler.so.0 /usr/lib/x86_64-linux-gnu/libtcmalloc.so.4; do
+  [ -e "$f" ] || { echo "bench/run.sh: $f missing (apt-get install libgoogle-perftools-dev)" >&2; exit 1; }
+done
+command -v python3 >/dev/null || { echo "bench/run.sh: python3 missing" >&2; exit 1; }
+
+t_build=$(date +%s)
+mkdir -p "$B"
+echo "=== [bench] library, Release"
+cmake -S "$ROOT" -B "$B/lib" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_TESTS=OFF >/dev/null
+cmake --build "$B/lib" -j"$JOBS" >"$B/lib-build.log" 2>&1 || { cat "$B/lib-build.log" >&2; exit 1; }
+
+echo "=== [bench] C benchmarks"
+cmake -S "$ROOT/bench" -B "$B/c" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_DIR="$B/lib" >/dev/null
+cmake --build "$B/c" -j"$JOBS" --target pprof_summary bench_cpu bench_handler bench_heap
+# The heap developer's micro-benchmark is optional: a broken one is reported, not fatal.
+if [ -f "$ROOT/bench/heap_hooks.c" ]; then
+  cmake --build "$B/c" -j"$JOBS" --target heap_hooks >"$B/heap_hooks-build.log" 2>&1 ||
+    { echo "bench: heap_hooks.c did not build (see $B/heap_hooks-build.log); skipped" >&2; rm -f "$B/c/heap_hooks"; }
+fi
+
+RUST_ARGS=()
+if [ $RUST != 0 ]; then
+  echo "=== [bench] at-daemon with and without profiling"
+  export INPROF_LIB_DIR="$B/lib"
+  (cd "$ROOT/rust-test-host" &&
+     CARGO_TARGET_DIR="$B/cargo-at" cargo build --release -q -p at-daemon -j"$JOBS" &&
+     cp "$B/cargo-at/release/at-daemon" "$B/at-daemon-off" &&
+     CARGO_TARGET_DIR="$B/cargo-at" cargo build --release -q -p at-daemon --features profiling -j"$JOBS" &&
+     cp "$B/cargo-at/release/at-daemon" "$B/at-daemon-prof")
+  echo "=== [bench] bench/rust (pprof-rs, tikv-jemallocator)"
+  (cd "$ROOT/bench/rust" && CARGO_TARGET_DIR="$B/cargo" cargo build --release -q -j"$JOBS")
+  RUST_ARGS=(--rustbench "$B/cargo/release/rustbench"
+             --at-daemon-off "$B/at-daemon-off" --at-daemon-prof "$B/at-daemon-prof")
+fi
+build_s=$(( $(date +%s) - t_build ))
+
+if [ $QUICK = 1 ]; then
+  OUT="$B/BENCHMARKS.quick.md"
+  QUICK_ARGS=(--quick)
+else
+  OUT="$ROOT/BENCHMARKS.md"
+  QUICK_ARGS=()
+fi
+echo "=== [bench] measuring (build took ${build_s}s)"
+python3 "$ROOT/bench/bench.py" "${QUICK_ARGS[@]}" --build "$B" --c-bin "$B/c" \
+  "${RUST_ARGS[@]}" --out "$OUT" --build-seconds "$build_s" --only "$ONLY"
+echo "=== [bench] wrote $OUT"
