@@ -22,7 +22,7 @@
 #include "internal.h"
 
 #define RING_CAPACITY 2048u
-#define MAX_STACKS 65536u
+#define MAX_STACKS 16384u     /* distinct (thread, stack) per period */
 #define DRAIN_INTERVAL_MS 10u
 #define SCAN_INTERVAL_MS 20u
 

@@ -45,6 +45,6 @@ int main() {
     std::fprintf(stderr, "caught %ld\n", caught);
     return 1;
   }
-  std::printf("test_cxx_exceptions: ok (%ld caught)\n", caught);
+  std::printf("test_cxx_exceptions: ok (%ld caught, %ld returned)\n", caught, returned);
   return 0;
 }
