@@ -34,19 +34,10 @@ struct inprof__agg {
   uint64_t dropped;
 };
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
 static uint64_t key_hash(uint32_t tid, const uintptr_t *frames, uint32_t n) {
-  uint64_t h = mix64(((uint64_t)tid << 32) ^ n ^ 0x9e3779b97f4a7c15ULL);
+  uint64_t h = inprof__mix64(((uint64_t)tid << 32) ^ n ^ 0x9e3779b97f4a7c15ULL);
   for (uint32_t i = 0; i < n; i++)
-    h = mix64(h ^ (uint64_t)frames[i]) + i;
+    h = inprof__mix64(h ^ (uint64_t)frames[i]) + i;
   return h;
 }
 

@@ -168,15 +168,6 @@ static inline uint32_t heap_filter_index(uintptr_t p) {
   return (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> (64 - HEAP_FILTER_BITS));
 }
 
-static inline uint64_t heap_mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
-
 /* ---------------------------------------------------------- randomness */
 
 static uint32_t heap_tid(void) {
@@ -188,7 +179,7 @@ static uint64_t heap_rng_next(void) {
   uint64_t x = tls_rng;
   if (HEAP_UNLIKELY(x == 0)) {
     /* Distinct per thread and per process without any lock. */
-    x = heap_mix((uint64_t)heap_tid() ^ inprof__now_ns(CLOCK_MONOTONIC) ^
+    x = inprof__mix64((uint64_t)heap_tid() ^ inprof__now_ns(CLOCK_MONOTONIC) ^
                  ((uint64_t)(uintptr_t)&tls_rng << 16) ^
                  (atomic_fetch_add_explicit(&heap_seed_counter, 1,
                                             memory_order_relaxed) *
@@ -217,8 +208,8 @@ static uint64_t heap_draw(uint64_t rate) {
 
 static uint64_t heap_stack_hash(uint32_t tid, const uintptr_t *frames,
                                 uint32_t n) {
-  uint64_t h = heap_mix(tid ^ ((uint64_t)n << 32));
-  for (uint32_t i = 0; i < n; i++) h = heap_mix(h ^ frames[i]) + i;
+  uint64_t h = inprof__mix64(tid ^ ((uint64_t)n << 32));
+  for (uint32_t i = 0; i < n; i++) h = inprof__mix64(h ^ frames[i]) + i;
   return h;
 }
 
@@ -256,7 +247,7 @@ static heap_stack *heap_stack_intern(uint32_t tid, const uintptr_t *frames,
 /* -------------------------------------------------------------- shards */
 
 static inline uint32_t heap_home(const heap_shard *sh, uintptr_t p) {
-  return (uint32_t)heap_mix(p) & (sh->cap - 1);
+  return (uint32_t)inprof__mix64(p) & (sh->cap - 1);
 }
 
 /* Under the shard lock. */

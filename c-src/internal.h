@@ -102,6 +102,18 @@ static inline uint64_t inprof__now_ns(clockid_t clock) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ------------------------------------------------------------------- hash */
+
+/* A 64-bit finalizer (MurmurHash3's fmix64): good spread for addresses. */
+static inline uint64_t inprof__mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
 /* ---------------------------------------------------------- sample record */
 
 enum { INPROF_SAMPLE_CPU = 1, INPROF_SAMPLE_ALLOC = 2 };

@@ -32,15 +32,6 @@ typedef struct u64map {
   uint32_t mask, n;
 } u64map;
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
 static int u64map_init(u64map *m, uint32_t size) {
   m->mask = size - 1;
   m->n = 0;
@@ -56,7 +47,7 @@ static void u64map_free(u64map *m) {
 
 /* Slot of key, or of the empty slot where it belongs. */
 static uint32_t u64map_slot(const u64map *m, uint64_t key) {
-  uint32_t i = (uint32_t)mix64(key) & m->mask;
+  uint32_t i = (uint32_t)inprof__mix64(key) & m->mask;
   while (m->vals[i] && m->keys[i] != key) i = (i + 1) & m->mask;
   return i;
 }
