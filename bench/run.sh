@@ -48,12 +48,24 @@ command -v python3 >/dev/null || { echo "bench/run.sh: python3 missing" >&2; exi
 
 t_build=$(date +%s)
 mkdir -p "$B"
-echo "=== [bench] library, Release"
-cmake -S "$ROOT" -B "$B/lib" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_TESTS=OFF >/dev/null
-cmake --build "$B/lib" -j"$JOBS" >"$B/lib-build.log" 2>&1 || { cat "$B/lib-build.log" >&2; exit 1; }
+LIB=$B/lib
+if [ $QUICK = 1 ] && [ -f "$ROOT/build-test-gcc/libinprof.a" ] && [ -z "${INPROF_BENCH_RELEASE:-}" ]; then
+  # scripts/test.sh has just built the library in its gcc step: quick mode
+  # checks that the suite runs, so it reuses that build (brought up to date)
+  # rather than compiling a Release copy. INPROF_BENCH_RELEASE=1 forces one.
+  LIB=$ROOT/build-test-gcc
+  echo "=== [bench] library: reusing $LIB"
+  cmake --build "$LIB" -j"$JOBS" --target inprof_static >"$B/lib-build.log" 2>&1 ||
+    { cat "$B/lib-build.log" >&2; exit 1; }
+else
+  echo "=== [bench] library, Release"
+  # No -Werror here: a warning that only -O3 shows must not stop a benchmark.
+  cmake -S "$ROOT" -B "$LIB" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$LIB" -j"$JOBS" >"$B/lib-build.log" 2>&1 || { cat "$B/lib-build.log" >&2; exit 1; }
+fi
 
 echo "=== [bench] C benchmarks"
-cmake -S "$ROOT/bench" -B "$B/c" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_DIR="$B/lib" >/dev/null
+cmake -S "$ROOT/bench" -B "$B/c" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_DIR="$LIB" >/dev/null
 cmake --build "$B/c" -j"$JOBS" --target pprof_summary bench_cpu bench_handler bench_heap
 # The heap developer's micro-benchmark is optional: a broken one is reported, not fatal.
 if [ -f "$ROOT/bench/heap_hooks.c" ]; then
@@ -64,7 +76,7 @@ fi
 RUST_ARGS=()
 if [ $RUST != 0 ]; then
   echo "=== [bench] at-daemon with and without profiling"
-  export INPROF_LIB_DIR="$B/lib"
+  export INPROF_LIB_DIR="$LIB"
   (cd "$ROOT/rust-test-host" &&
      CARGO_TARGET_DIR="$B/cargo-at" cargo build --release -q -p at-daemon -j"$JOBS" &&
      cp "$B/cargo-at/release/at-daemon" "$B/at-daemon-off" &&
