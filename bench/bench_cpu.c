@@ -11,7 +11,9 @@
  *
  *   bench_cpu --calibrate                     iterations per CPU millisecond
  *   bench_cpu --threads T --iters N --mode off|inprof|gperf [--hz H]
- *             [--outdir DIR] [--period-ms P] [--rss]
+ *             [--outdir DIR] [--period-ms P] [--rss] [--idle-ms MS]
+ *   (--idle-ms: the threads sleep instead of working, to measure what the
+ *   profiler costs when there is nothing to sample)
  *
  * Prints: RESULT wall_ns= cpu_ns= workers_cpu_ns= [gperf_samples=
  * gperf_period_us= gperf_t<i>=] rss_kib= ... inprof_* counters.
@@ -32,6 +34,7 @@
 #define DEPTH 12
 
 static uint64_t iters;
+static uint64_t idle_ms;               /* --idle-ms: threads sleep instead of working */
 static volatile uint64_t sink;
 
 /* The same arithmetic in every thread's leaf; the thread index is mixed in
@@ -102,7 +105,12 @@ static void *worker_main(void *arg) {
   snprintf(name, sizeof name, "bw-%d", w->index);
   pthread_setname_np(pthread_self(), name);
   if (register_thread) register_thread();
-  sink += works[w->index](iters, (uint64_t)w->index * 7919, DEPTH);
+  if (idle_ms) {
+    struct timespec ts = {(time_t)(idle_ms / 1000), (long)(idle_ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+  } else {
+    sink += works[w->index](iters, (uint64_t)w->index * 7919, DEPTH);
+  }
   w->cpu_ns = bench_rusage_ns(RUSAGE_THREAD);
   return NULL;
 }
@@ -171,6 +179,8 @@ int main(int argc, char **argv) {
       want_rss = 1;
     } else if (v && !strcmp(a, "--threads")) {
       nthreads = atoi(v), i++;
+    } else if (v && !strcmp(a, "--idle-ms")) {
+      idle_ms = strtoull(v, NULL, 10), i++;
     } else if (v && !strcmp(a, "--iters")) {
       iters = strtoull(v, NULL, 10), i++;
     } else if (v && !strcmp(a, "--mode")) {
@@ -185,7 +195,8 @@ int main(int argc, char **argv) {
       bench_die("bad argument %s", a);
     }
   }
-  if (nthreads < 1 || nthreads > MAX_THREADS || iters == 0) bench_die("need --threads 1..16 and --iters");
+  if (nthreads < 1 || nthreads > MAX_THREADS || (iters == 0 && idle_ms == 0))
+    bench_die("need --threads 1..16 and --iters or --idle-ms");
 
   int use_inprof = !strcmp(mode, "inprof"), use_gperf = !strcmp(mode, "gperf");
   if (!use_inprof && !use_gperf && strcmp(mode, "off")) bench_die("bad mode %s", mode);
