@@ -830,9 +830,9 @@ def write_markdown(s, path, mach, load_end, elapsed, build_s):
             w(f"- **{t}**: measured {m} ({where}). " + NOTES.get(note_key(t), "See the section above."))
         w("")
     w("## Reproduce\n")
-    w("```sh\nbench/run.sh            # full suite, ~10 minutes on 2 cores; writes BENCHMARKS.md\n"
+    w("```sh\nbench/run.sh            # full suite: ~5 minutes of measuring on 2 cores (the first run also builds\n                        # the Rust peers, a few minutes more); writes BENCHMARKS.md\n"
       "bench/run.sh --quick    # seconds; CI runs it so that the suite cannot rot\n```\n")
-    w("Raw results of this run: `build-bench/results.json`.\n")
+    w("Per-run raw results go to `build-bench/results.json` (not committed).\n")
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 

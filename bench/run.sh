@@ -3,8 +3,8 @@
 #
 #   bench/run.sh           full suite: builds in release mode, runs every
 #                          benchmark interleaved, writes BENCHMARKS.md
-#                          (about 10 minutes on 2 cores, once the Rust
-#                          dependencies are built)
+#                          (about 5 minutes of measuring on 2 cores; the
+#                          first run also builds the Rust peers)
 #   bench/run.sh --quick   seconds: the C benchmarks with tiny runs, report to
 #                          build-bench/BENCHMARKS.quick.md; scripts/test.sh
 #                          runs it so that the suite cannot rot
