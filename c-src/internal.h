@@ -157,6 +157,9 @@ INPROF_HIDDEN void inprof__unwind_init(void);
 /* From a signal's ucontext; async-signal-safe. Returns frames written. */
 INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
                                              uint32_t max);
+/* The same with a libunwind cursor only (the fallback; tests compare both). */
+INPROF_HIDDEN uint32_t inprof__unwind_signal_careful(void *ucontext, uintptr_t *frames,
+                                                     uint32_t max);
 /* From the caller, skipping `skip` innermost frames (normal context). */
 INPROF_HIDDEN uint32_t inprof__unwind_here(uintptr_t *frames, uint32_t max,
                                            uint32_t skip);

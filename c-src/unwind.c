@@ -2,13 +2,13 @@
  * unwind.c - owns stack walking with libunwind (DWARF CFI, so Rust release
  * builds without frame pointers unwind too).
  *
- * From a signal handler we start at the signal's ucontext with
- * UNW_INIT_SIGNAL_FRAME, so the handler's own frames never appear and the
- * first frame is the exact interrupted PC. libunwind's local unwinding is
+ * From a signal handler the recorded stack starts at the exact interrupted
+ * PC: the handler's own frames never appear. libunwind's local unwinding is
  * signal-safe once its caching policy is set (which is not itself
  * signal-safe, hence inprof__unwind_init at start).
  */
 #include <string.h>
+#include <ucontext.h>
 
 #ifndef UNW_LOCAL_ONLY
 #define UNW_LOCAL_ONLY
@@ -22,11 +22,13 @@ INPROF_HIDDEN void inprof__unwind_init(void) {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
 
-INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
-                                             uint32_t max) {
+/* The careful walk: a cursor started at the signal's ucontext. libunwind's
+ * unw_step blocks and restores signals around every DWARF lookup (two
+ * rt_sigprocmask calls per frame), about 0.5 us a frame. */
+INPROF_HIDDEN uint32_t inprof__unwind_signal_careful(void *ucontext, uintptr_t *frames,
+                                                     uint32_t max) {
   unw_cursor_t cursor;
-  if (max == 0 || unw_init_local2(&cursor, (unw_context_t *)ucontext,
-                                  UNW_INIT_SIGNAL_FRAME) < 0)
+  if (unw_init_local2(&cursor, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
     return 0;
   uint32_t n = 0;
   do {
@@ -35,6 +37,37 @@ INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
     frames[n++] = (uintptr_t)ip;
   } while (n < max && unw_step(&cursor) > 0);
   return n;
+}
+
+/* Frames above the interrupted PC in a handler's own backtrace: this
+ * function, the handler, the kernel's sigreturn trampoline, and slack for a
+ * caller that is not inlined. */
+#define SIGNAL_FRAMES_ABOVE 6
+
+/*
+ * The fast walk: unw_backtrace from inside the handler uses libunwind's
+ * per-thread trace cache (frame layouts cached by PC, no system calls once
+ * warm: ~0.4 us for 32 frames instead of ~15 us) and walks through the
+ * signal trampoline into the interrupted code. The frames above the
+ * interrupted PC are cut at the first frame equal to the ucontext's PC; if
+ * it is not found (an unusual trampoline, a fallback inside libunwind), the
+ * careful walk runs instead.
+ */
+INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
+                                             uint32_t max) {
+  if (max == 0) return 0;
+  if (max > INPROF_MAX_FRAMES_LIMIT) max = INPROF_MAX_FRAMES_LIMIT;
+  void *buf[INPROF_MAX_FRAMES_LIMIT + SIGNAL_FRAMES_ABOVE];
+  uintptr_t pc = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+  int got = unw_backtrace(buf, (int)(max + SIGNAL_FRAMES_ABOVE));
+  for (int i = 0; i < got && i < SIGNAL_FRAMES_ABOVE; i++) {
+    if ((uintptr_t)buf[i] != pc) continue;
+    uint32_t n = (uint32_t)(got - i);
+    if (n > max) n = max;
+    for (uint32_t k = 0; k < n; k++) frames[k] = (uintptr_t)buf[i + k];
+    return n;
+  }
+  return inprof__unwind_signal_careful(ucontext, frames, max);
 }
 
 INPROF_HIDDEN uint32_t inprof__unwind_here(uintptr_t *frames, uint32_t max,

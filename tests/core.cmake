@@ -15,3 +15,4 @@ add_test(NAME test_shared_exports
   COMMAND sh ${CMAKE_SOURCE_DIR}/tests/check_exports.sh $<TARGET_FILE:inprof_shared>
           ${CMAKE_SOURCE_DIR}/include/inprof.h)
 inprof_add_test(test_cxx_exceptions SOURCES test_cxx_exceptions.cpp LIBS dl)
+inprof_add_test(test_unwind SOURCES test_unwind.c INTERNAL)
