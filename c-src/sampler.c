@@ -40,15 +40,18 @@
 
 typedef struct thread_slot {
   _Atomic uint32_t tid;
-  int32_t timer_id;            /* kernel timer id, -1 when none */
+  int32_t timer_id;            /* kernel timer id; -1: a thread we do not sample */
   _Atomic uint64_t last_cpu_ns;
   uint32_t seen_scan;          /* collector: scan number last seen in */
-  uint32_t pad;
+  uint32_t live_pos;           /* collector: index in live_slots */
 } thread_slot;
 
 static thread_slot table[TABLE_SIZE];
 static uint32_t table_used;      /* live + tombstones */
+/* Collector: the occupied slots, so scans visit threads, not the table. */
+static uint32_t live_slots[MAX_THREADS];
 static uint32_t table_live;
+static uint32_t table_armed;     /* live slots with a timer */
 static _Atomic uint32_t threads_tracked;
 static uint32_t scan_number;
 
@@ -217,62 +220,63 @@ static void maybe_reread_name(uint32_t tid) {
   if (e->scans == 2 || e->scans == 5 || e->scans == 25) read_comm(tid, e->name);
 }
 
-/* Rebuilds the table without tombstones. Handlers that miss their slot
- * during the rebuild fall back to the nominal interval for one sample. */
-static void table_compact(void) {
-  static thread_slot live[MAX_THREADS];
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < TABLE_SIZE; i++) {
-    uint32_t k = atomic_load(&table[i].tid);
-    if (k != 0 && k != TOMBSTONE && n < MAX_THREADS) {
-      live[n].tid = k;
-      live[n].timer_id = table[i].timer_id;
-      live[n].last_cpu_ns = atomic_load(&table[i].last_cpu_ns);
-      live[n].seen_scan = table[i].seen_scan;
-      n++;
-    }
-  }
-  for (uint32_t i = 0; i < TABLE_SIZE; i++) atomic_store(&table[i].tid, 0);
-  table_used = table_live = 0;
-  for (uint32_t j = 0; j < n; j++) {
-    for (uint32_t h = hash_tid(live[j].tid);; h++) {
-      thread_slot *s = &table[h & (TABLE_SIZE - 1)];
-      if (atomic_load(&s->tid) == 0) {
-        s->timer_id = live[j].timer_id;
-        s->seen_scan = live[j].seen_scan;
-        atomic_store(&s->last_cpu_ns, atomic_load(&live[j].last_cpu_ns));
-        atomic_store_explicit(&s->tid, live[j].tid, memory_order_release);
-        table_used++;
-        table_live++;
-        break;
-      }
-    }
-  }
-}
-
-static void table_insert(uint32_t tid, int32_t timer_id, uint64_t baseline) {
-  if (table_used >= TABLE_SIZE / 2) table_compact();
+/* Places a key in the first free or dead slot of its probe sequence. */
+static thread_slot *table_place(uint32_t tid, int32_t timer_id, uint64_t baseline,
+                                uint32_t seen_scan) {
   for (uint32_t h = hash_tid(tid);; h++) {
-    thread_slot *s = &table[h & (TABLE_SIZE - 1)];
+    uint32_t j = h & (TABLE_SIZE - 1);
+    thread_slot *s = &table[j];
     uint32_t k = atomic_load(&s->tid);
     if (k == 0 || k == TOMBSTONE) {
       s->timer_id = timer_id;
-      s->seen_scan = scan_number;
+      s->seen_scan = seen_scan;
+      s->live_pos = table_live;
       atomic_store(&s->last_cpu_ns, baseline);
       /* Publish the key last: a handler that finds it sees the baseline. */
       atomic_store_explicit(&s->tid, tid, memory_order_release);
       if (k == 0) table_used++;
-      table_live++;
-      return;
+      live_slots[table_live++] = j;
+      if (timer_id >= 0) table_armed++;
+      return s;
     }
   }
 }
 
+/* Rebuilds the table without tombstones. Handlers that miss their slot
+ * during the rebuild fall back to the nominal interval for one sample. */
+static void table_compact(void) {
+  static thread_slot keep[MAX_THREADS];
+  uint32_t n = table_live;
+  for (uint32_t i = 0; i < n; i++) {
+    thread_slot *s = &table[live_slots[i]];
+    keep[i].tid = atomic_load(&s->tid);
+    keep[i].timer_id = s->timer_id;
+    keep[i].last_cpu_ns = atomic_load(&s->last_cpu_ns);
+    keep[i].seen_scan = s->seen_scan;
+  }
+  for (uint32_t i = 0; i < TABLE_SIZE; i++) atomic_store(&table[i].tid, 0);
+  table_used = table_live = table_armed = 0;
+  for (uint32_t i = 0; i < n; i++)
+    table_place(keep[i].tid, keep[i].timer_id, atomic_load(&keep[i].last_cpu_ns),
+                keep[i].seen_scan);
+}
+
+static void table_insert(uint32_t tid, int32_t timer_id, uint64_t baseline) {
+  if (table_used >= TABLE_SIZE / 2) table_compact();
+  table_place(tid, timer_id, baseline, scan_number);
+}
+
 static void release_slot(thread_slot *s) {
-  if (s->timer_id >= 0) syscall(SYS_timer_delete, s->timer_id);
+  if (s->timer_id >= 0) {
+    syscall(SYS_timer_delete, s->timer_id);
+    table_armed--;
+  }
   s->timer_id = -1;
   atomic_store_explicit(&s->tid, TOMBSTONE, memory_order_release);
-  table_live--;
+  /* Swap-remove from the live list. */
+  uint32_t last = live_slots[--table_live];
+  live_slots[s->live_pos] = last;
+  table[last].live_pos = s->live_pos;
 }
 
 /* ------------------------------------------------------------ scanning */
@@ -297,13 +301,17 @@ INPROF_HIDDEN void inprof__sampler_scan_threads(void) {
         maybe_reread_name(tid);
         continue;
       }
+      if (table_live >= MAX_THREADS) {
+        INPROF__COUNT(threads_failed, 1);
+        continue;
+      }
       char comm[16];
       read_comm(tid, comm);
       remember_name(tid, comm);
-      if (!strncmp(comm, INPROF__THREAD_PREFIX, sizeof INPROF__THREAD_PREFIX - 1))
-        continue;            /* our own threads: collector, uploader */
-      if (table_live >= MAX_THREADS) {
-        INPROF__COUNT(threads_failed, 1);
+      if (!strncmp(comm, INPROF__THREAD_PREFIX, sizeof INPROF__THREAD_PREFIX - 1)) {
+        /* Our own threads (collector, uploader) are kept in the table
+         * without a timer, so that later scans know them. */
+        table_insert(tid, -1, 0);
         continue;
       }
       /* Threads alive at start: only CPU from now on counts. Threads born
@@ -323,13 +331,13 @@ INPROF_HIDDEN void inprof__sampler_scan_threads(void) {
     }
   }
   close(fd);
-  /* Threads not seen this time have exited: release their timers. */
-  for (uint32_t i = 0; i < TABLE_SIZE; i++) {
-    uint32_t k = atomic_load(&table[i].tid);
-    if (k != 0 && k != TOMBSTONE && table[i].seen_scan != scan_number)
-      release_slot(&table[i]);
+  /* Threads not seen this time have exited: release their timers. Walking
+   * backwards, a swap-remove only moves an already visited slot. */
+  for (uint32_t i = table_live; i-- > 0;) {
+    thread_slot *s = &table[live_slots[i]];
+    if (s->seen_scan != scan_number) release_slot(s);
   }
-  atomic_store(&threads_tracked, table_live);
+  atomic_store(&threads_tracked, table_armed);
 }
 
 INPROF_HIDDEN const char *inprof__sampler_thread_name(uint32_t tid) {
@@ -407,7 +415,7 @@ INPROF_HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
   memset(table, 0, sizeof table);
   for (uint32_t i = 0; i < TABLE_SIZE; i++) table[i].timer_id = -1;
   memset(names, 0, sizeof names);
-  table_used = table_live = 0;
+  table_used = table_live = table_armed = 0;
   scan_number = 0;
   atomic_store(&active, 1);
   inprof__sampler_scan_threads();
@@ -416,10 +424,7 @@ INPROF_HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
 
 INPROF_HIDDEN void inprof__sampler_stop(void) {
   atomic_store(&active, 0);
-  for (uint32_t i = 0; i < TABLE_SIZE; i++) {
-    uint32_t k = atomic_load(&table[i].tid);
-    if (k != 0 && k != TOMBSTONE) release_slot(&table[i]);
-  }
+  while (table_live > 0) release_slot(&table[live_slots[table_live - 1]]);
   atomic_store(&threads_tracked, 0);
   /* The handler stays installed (never SIG_DFL: a late SIGPROF would kill
    * the process, tikv/pprof-rs#288); it returns at once while inactive.
@@ -452,7 +457,7 @@ INPROF_HIDDEN void inprof__sampler_atfork_child(void) {
   atomic_store(&handlers_inflight, 0);
   atomic_store(&ring, NULL);
   memset(table, 0, sizeof table);
-  table_used = table_live = 0;
+  table_used = table_live = table_armed = 0;
   atomic_store(&threads_tracked, 0);
   pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
