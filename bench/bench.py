@@ -691,9 +691,9 @@ def write_markdown(s, path, mach, load_end, elapsed, build_s):
         sec = s.sections["handler"]
         w("## 2. Cost per CPU sample\n")
         w(f"`bench_handler`, {sec['samples']} samples per depth, median of {sec['reps']} runs. *handler path*: "
-          "what inprof's handler does (ring reserve, two clock reads, libunwind from a `getcontext` "
-          "ucontext, record, commit), timed without the kernel by calling the library's internal "
-          "functions. *signal round trip*: `tgkill(SIGPROF)` to the running thread with inprof started, "
+          "what inprof's handler does (ring reserve, two clock reads, the unwind from the signal's "
+          "ucontext, record, commit), timed inside a real signal handler (excluding the kernel's delivery) "
+          "by calling the library's internal functions. *signal round trip*: `tgkill(SIGPROF)` to the running thread with inprof started, "
           "delivery, handler, `sigreturn`, minus the same round trip to an empty handler (`SIGUSR1`).\n")
         w("| depth (frames above main) | frames recorded | handler path p50 | handler path p99 | signal round trip extra p50 | p99 | empty-handler round trip p50 |")
         w("|---|---|---|---|---|---|---|")
@@ -739,13 +739,13 @@ def write_markdown(s, path, mach, load_end, elapsed, build_s):
           f"several exports): {sec['off_kib'] / 1024:.1f} MiB without, {sec['on_kib'] / 1024:.1f} MiB with: "
           f"**{sec['delta_kib'] / 1024:.2f} MiB** for the profiler (median of per-round differences), of which "
           f"{sec['delta_noexport_kib'] / 1024:.2f} MiB is there before the first export (same run with a one-hour "
-          "period: the preallocated sample ring, 2048 slots of 128 frames, the aggregate and the thread table) "
+          "period: the preallocated sample ring, 1024 slots of 128 frames, the aggregate and the thread table) "
           "and the rest comes with exporting (symbol tables of every loaded object, pprof encoder, gzip). "
           f"Profile size for a 250 ms period of that workload: {fmt(sec['file_bytes'], 0)} bytes (gzip).\n")
         w(f"With nothing to sample (inprof at 99 Hz, 2 threads asleep, no export during the run) the "
           f"profiler uses **{sec['idle_cpu_ms_per_s']:.1f} ms of CPU per second** over the same idle program "
-          "without it: the collector wakes every 10 ms to drain the ring and rescans `/proc/self/task` every "
-          "20 ms. On a 2-core machine kept busy that is most of the *CPU of other threads* column in "
+          "without it: the collector wakes every 20 ms to drain the ring and rescan `/proc/self/task`, and "
+          "each wakeup of a sleeping thread costs tens of µs of CPU in this VM. On a 2-core machine kept busy that is most of the *CPU of other threads* column in "
           "section 1.\n")
         if "rust" in s.sections:
             ex = s.sections["rust"]["export"]

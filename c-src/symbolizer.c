@@ -2,9 +2,10 @@
  * symbolizer.c - address -> function name and mapping, for the collector.
  *
  * Loaded objects come from dl_iterate_phdr (the executable's empty name is
- * resolved through /proc/self/exe; the vDSO is read from memory). Each
- * object's ELF file is mmap'ed read-only and its .symtab and .dynsym function
- * symbols kept sorted by address; names are read from the mapped string
+ * resolved through /proc/self/exe; the vDSO is read from memory). The first
+ * time an address in an object is looked up, its ELF file is mmap'ed
+ * read-only and its .symtab and .dynsym function symbols kept sorted by
+ * address; names are read from the mapped string
  * tables and demangled lazily, once, on first lookup. Objects are cached by
  * (path, load address) and never dropped before inprof__symbolizer_free, so
  * the strings handed out stay valid even after a dlclose (memory grows only
@@ -67,6 +68,8 @@ typedef struct object {
   uint32_t nsyms;
   void *image;                 /* mmap of the file, NULL for the vDSO */
   size_t image_len;
+  int is_vdso;
+  int symbols_loaded;          /* symbols are read on the first lookup */
   int active;                  /* seen by the latest refresh */
   int seen;
 } object;
@@ -405,13 +408,24 @@ static object *object_load(const seen_obj *s, const char *path, int is_vdso) {
     o->maps[i].build_id = o->build_id;
   }
 
+  o->is_vdso = is_vdso;
+  return o;
+}
+
+/*
+ * Reads an object's symbols the first time an address in it is looked up:
+ * most loaded objects (libcurl alone brings in dozens) never appear in a
+ * profile, and their symbol tables would only cost memory.
+ */
+static void object_load_symbols(object *o) {
+  o->symbols_loaded = 1;
   void *img = NULL;
   size_t len = 0;
-  if (is_vdso) {
+  if (o->is_vdso) {
     img = (void *)getauxval(AT_SYSINFO_EHDR);
     len = img ? vdso_image_len(img) : 0;
     if (len && valid_elf(img, len)) load_symbols(o, img, len);
-  } else if (map_file(path, &img, &len) == 0) {
+  } else if (map_file(o->path, &img, &len) == 0) {
     char fid[sizeof o->build_id];
     int ok = valid_elf(img, len);
     if (ok) file_build_id(img, len, fid, sizeof fid);
@@ -426,7 +440,6 @@ static object *object_load(const seen_obj *s, const char *path, int is_vdso) {
       munmap(img, len);
     }
   }
-  return o;
 }
 
 inprof__symbolizer *inprof__symbolizer_new(void) {
@@ -561,6 +574,7 @@ int inprof__symbolize(inprof__symbolizer *s, uintptr_t addr, const char **functi
   if (mapping) *mapping = r->map;
 
   object *o = r->obj;
+  if (!o->symbols_loaded) object_load_symbols(o);
   uint64_t vaddr = (uint64_t)addr - o->base;
   lo = 0;
   hi = o->nsyms;
