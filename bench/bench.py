@@ -847,44 +847,13 @@ def note_key(t):
 # Why a target can be missed and what would close it; filled in from what
 # the full runs showed (see BENCHMARKS.md).
 NOTES = {
-    "CPU overhead at 99 Hz": "Two parts, both measured. (a) The handler: ~99 samples per CPU-second "
-        "× ~25 µs per sample (section 2) ≈ 0.25%; fixing the per-frame cost below brings it to a few "
-        "hundredths of a percent. (b) The profiler's own threads: section 4 shows the collector costs "
-        "~10 ms of CPU per second even with nothing to sample (it wakes every 10 ms to drain and rescans "
-        "/proc/self/task every 20 ms, walking its whole 16384-slot thread table each time). Backing the "
-        "scan off while the thread set is stable, walking only live slots, and draining when the ring "
-        "passes a high-water mark instead of on a fixed 10 ms tick would close it. The direct A/B ratio "
-        "is shown too, but its interquartile range on this shared machine (a few percent) is wider than "
-        "the target.",
-    "cost per sample": "The cost grows by ~0.6 µs per frame. `strace -c` of bench_handler counts "
-        "~2 `rt_sigprocmask` system calls per unwound frame (712k for 6k unwinds), and `strace -k` shows "
-        "them made from libunwind's `_ULx86_64_step`: Debian's libunwind blocks all signals around its "
-        "per-frame unwind-info lookup, and a system call costs ~0.3 µs in this VM. A libunwind built "
-        "without that (`--disable-block-signals`; inprof's handler already masks its own signal), "
-        "frame-pointer unwinding where the code has frame pointers, or an own `.eh_frame_hdr` lookup "
-        "with a per-PC cache would close it.",
-    "heap fast path": "The hooks are out-of-line calls into the library; an inline countdown in the "
-        "caller's allocator wrapper (a header-only fast path) would remove the call cost.",
-    "throughput loss": "The fast path is not the problem (≈2 ns per pair, row above). This workload "
-        "allocates ~1.2 KiB per operation on average (2% of blocks are 4–64 KiB), ~4 GB/s on 2 threads, "
-        "so at 512 KiB it samples every ~420 operations, and each sampled allocation costs a few µs "
-        "(the table's last column: the stack walk with libunwind and the live-table insert). "
-        "The heap developer's single-thread workload (`heap_hooks`, smaller blocks) loses ~6%, most of it "
-        "the call overhead of two empty out-of-line calls on a 35 ns malloc/free. Closing it needs a "
-        "cheaper sampled path (the libunwind per-frame system calls of section 2 again, or a frame-pointer "
-        "walk for heap samples) and an inlined fast path; on real programs, where allocation is a "
-        "fraction of the work, the same per-allocation cost is a far smaller share.",
-    "captured cpu-time": "The CPU a thread uses after its last sample is not in the profile until its "
-        "next sample; at stop (or thread exit) that tail is lost. Charging the tail at stop and at "
-        "thread exit would close it.",
-    "equal threads": "Threads that get few samples in a short run differ by ±1 sample; longer runs or a "
-        "higher rate close it.",
-    "RSS": "Section 4 splits it: about 3 MiB is there before the first export, mostly the preallocated "
-        "sample ring (2048 slots × 128 frames ≈ 2.3 MiB, touched as it cycles); exporting adds the "
-        "symbol tables of every loaded object (libcurl pulls in ~30 shared objects) and the encoder's "
-        "buffers, and the Rust run also has heap profiling's tables. Variable-length ring records, "
-        "loading symbols only for objects that appear in samples, and releasing the encoder's buffers "
-        "between periods would close it.",
+    "CPU overhead at 99 Hz": "Two parts, both measured: the handler (samples per CPU-second × the cost per sample of section 2) and the profiler's own threads (section 4: the collector wakes every 20 ms to drain the ring and rescan /proc/self/task, and in this VM each wakeup costs tens of µs). A longer scan interval while the thread set is stable, or draining on a ring high-water mark, would lower the second. The direct A/B ratio is shown too, but its interquartile range on this shared machine (a few percent) is wider than the target.",
+    "cost per sample": "The fast walk (libunwind's per-thread trace cache) costs tens of ns per frame once warm; a sample that misses the cache falls back to libunwind's cursor walk, which blocks signals around every frame's unwind-info lookup (two system calls per frame). Deeper stacks or many distinct PCs make that fallback more frequent.",
+    "heap fast path": "The hooks are out-of-line calls into the library; an inline countdown in the caller's allocator wrapper (a header-only fast path) would remove the call cost.",
+    "throughput loss": "The fast path costs ≈2 ns per pair (row above), which is already several percent of a 45–70 ns malloc+free (the *hooks, profiler not started* row): the hooks are two out-of-line calls, and the free check loads one bit of an 8 KiB filter that this workload's memory traffic keeps evicting from L1 (`perf annotate`: that load is most of `inprof_record_free`'s time). Sampling adds the rest: this workload allocates ~1.2 KiB per operation (2% of blocks are 4–64 KiB), ~4 GB/s on 2 threads, so at 512 KiB it samples every ~420 operations, and a sampled allocation costs a few µs with cold caches (the table's last column: stack walk, stack-table and live-table inserts, two threads sharing the stack table's lock). On at-daemon's jobs (section 8) the heap profilers' costs, inprof's and jemalloc's alike, are within this machine's noise. Closing the gap on an allocator-bound microbenchmark needs an inlined countdown in the caller's allocator wrapper and a sampled path without the shared lock; on real programs, where allocation is a fraction of the work, the same per-allocation cost is a far smaller share.",
+    "captured cpu-time": "The CPU a thread uses after its last sample is not in the profile until its next sample; at stop (or thread exit) that tail is lost. Charging the tail at stop and at thread exit would close it.",
+    "equal threads": "Threads that get few samples in a short run differ by ±1 sample; longer runs or a higher rate close it.",
+    "RSS": "Section 4 splits it: part is there before the first export (the preallocated sample ring, 1024 slots × 128 frames ≈ 1.1 MiB touched as it cycles, the aggregate, the thread table); exporting adds the symbol tables of the objects that appear in samples and the encoder's buffers, and the Rust run also has heap profiling's tables. Variable-length ring records and releasing the encoder's buffers between periods would lower it.",
 }
 
 
