@@ -128,6 +128,7 @@ static void export_period(collector *c, int final) {
   if (c->heap) inprof__heap_collect(c->agg);
   uint64_t end = inprof__now_ns(CLOCK_REALTIME);
   inprof__symbolizer_refresh(c->symbolizer);
+  if (c->sampling) inprof__unwind_refresh();
   inprof__profile_meta meta = {
       .start_ns = c->period_start_ns,
       .end_ns = end,

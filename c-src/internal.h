@@ -154,6 +154,8 @@ INPROF_HIDDEN void inprof__ring_release(inprof__ring *r);
 /* ----------------------------------------------------------------- unwind */
 
 INPROF_HIDDEN void inprof__unwind_init(void);
+/* Picks up newly loaded unwinder libraries (see unwind.c). Collector only. */
+INPROF_HIDDEN void inprof__unwind_refresh(void);
 /* From a signal's ucontext; async-signal-safe. Returns frames written. */
 INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
                                              uint32_t max);

@@ -7,6 +7,7 @@
  * signal-safe once its caching policy is set (which is not itself
  * signal-safe, hence inprof__unwind_init at start).
  */
+#include <link.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -17,9 +18,58 @@
 
 #include "internal.h"
 
+/*
+ * Code whose frames the fast walk must not trust: the exception unwinders
+ * themselves (libgcc_s, libunwind). While they install a landing pad
+ * (__builtin_eh_return) the stack is between two states that no CFI
+ * describes, and the fast walk, which reads memory without checking it,
+ * crashed there (a Rust panic caught while sampling at 1000 Hz). Samples
+ * whose PC is in these objects take the careful walk. The list only grows,
+ * published entry by entry, so the handler can read it without a lock.
+ */
+#define UNTRUSTED_MAX 16
+static struct { uintptr_t start, end; } untrusted[UNTRUSTED_MAX];
+static _Atomic uint32_t untrusted_count;
+
+static int untrusted_cb(struct dl_phdr_info *info, size_t size, void *ctx) {
+  (void)size;
+  (void)ctx;
+  const char *name = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+  name = name ? name + 1 : info->dlpi_name;
+  if (!name || (strncmp(name, "libgcc_s.so", 11) != 0 && strncmp(name, "libunwind.so", 12) != 0 &&
+                strncmp(name, "libunwind-x86_64.so", 19) != 0))
+    return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+    uint32_t n = atomic_load_explicit(&untrusted_count, memory_order_relaxed);
+    int known = 0;
+    for (uint32_t k = 0; k < n; k++) known |= untrusted[k].start == start;
+    if (known || n == UNTRUSTED_MAX) continue;
+    untrusted[n].start = start;
+    untrusted[n].end = end;
+    atomic_store_explicit(&untrusted_count, n + 1, memory_order_release);
+  }
+  return 0;
+}
+
+static int pc_untrusted(uintptr_t pc) {
+  uint32_t n = atomic_load_explicit(&untrusted_count, memory_order_acquire);
+  for (uint32_t k = 0; k < n; k++)
+    if (pc >= untrusted[k].start && pc < untrusted[k].end) return 1;
+  return 0;
+}
+
 INPROF_HIDDEN void inprof__unwind_init(void) {
   /* Per-thread caches: no global lock taken from a signal handler. */
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  inprof__unwind_refresh();
+}
+
+INPROF_HIDDEN void inprof__unwind_refresh(void) {
+  /* Not from a signal handler: dl_iterate_phdr takes the loader's lock. */
+  dl_iterate_phdr(untrusted_cb, NULL);
 }
 
 /* The careful walk: a cursor started at the signal's ucontext. libunwind's
@@ -59,6 +109,7 @@ INPROF_HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
   if (max > INPROF_MAX_FRAMES_LIMIT) max = INPROF_MAX_FRAMES_LIMIT;
   void *buf[INPROF_MAX_FRAMES_LIMIT + SIGNAL_FRAMES_ABOVE];
   uintptr_t pc = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+  if (pc_untrusted(pc)) return inprof__unwind_signal_careful(ucontext, frames, max);
   int got = unw_backtrace(buf, (int)(max + SIGNAL_FRAMES_ABOVE));
   for (int i = 0; i < got && i < SIGNAL_FRAMES_ABOVE; i++) {
     if ((uintptr_t)buf[i] != pc) continue;
