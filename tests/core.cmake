@@ -16,3 +16,5 @@ add_test(NAME test_shared_exports
           ${CMAKE_SOURCE_DIR}/include/inprof.h)
 inprof_add_test(test_cxx_exceptions SOURCES test_cxx_exceptions.cpp LIBS dl)
 inprof_add_test(test_unwind SOURCES test_unwind.c INTERNAL)
+add_test(NAME test_install
+  COMMAND sh ${CMAKE_SOURCE_DIR}/tests/check_install.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
