@@ -128,7 +128,10 @@ static void export_period(collector *c, int final) {
   if (c->heap) inprof__heap_collect(c->agg);
   uint64_t end = inprof__now_ns(CLOCK_REALTIME);
   inprof__symbolizer_refresh(c->symbolizer);
-  if (c->sampling) inprof__unwind_refresh();
+  if (c->sampling) {
+    inprof__unwind_refresh();
+    inprof__sampler_check_handler();
+  }
   inprof__profile_meta meta = {
       .start_ns = c->period_start_ns,
       .end_ns = end,

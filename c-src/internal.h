@@ -201,6 +201,8 @@ INPROF_HIDDEN const char *inprof__sampler_thread_name(uint32_t tid);
 /* Re-reads names of tracked threads (they may rename themselves late) and
  * forgets names of threads gone since the last call. Collector only. */
 INPROF_HIDDEN void inprof__sampler_refresh_names(void);
+/* 0 (and one logged error) if someone replaced our signal handler. Collector only. */
+INPROF_HIDDEN int inprof__sampler_check_handler(void);
 /* Threads named "inprof-*" (the collector, the uploader) are never sampled. */
 #define INPROF__THREAD_PREFIX "inprof-"
 /* Fork: block the profiling signal in the forking thread (gperftools#704). */

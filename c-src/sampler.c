@@ -436,6 +436,20 @@ INPROF_HIDDEN void inprof__sampler_stop(void) {
   atomic_store(&ring, NULL);
 }
 
+INPROF_HIDDEN int inprof__sampler_check_handler(void) {
+  struct sigaction cur;
+  if (sigaction(profiling_signal, NULL, &cur) != 0 || handler_is_ours(&cur)) return 1;
+  static int warned;
+  if (!warned) {
+    warned = 1;
+    inprof__log(INPROF_LOG_ERROR,
+                "signal %d (%s) was given another handler after inprof started: CPU "
+                "samples stop; set INPROF_CPU_SIGNAL to a signal nothing else uses",
+                profiling_signal, strsignal(profiling_signal));
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------- fork */
 
 static __thread sigset_t fork_saved_mask;

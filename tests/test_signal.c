@@ -56,5 +56,24 @@ int main(void) {
   REQUIRE(inprof_stop(5000) == INPROF_OK);
   raise(SIGPROF);
   CHECK(host_hits == 2);
+
+  /* 4. Someone takes the profiling signal over while inprof runs: the next
+   * export says so on stderr (INPROF_LOG_LEVEL=error) and the host goes on. */
+  cfg.log_level = 1;
+  REQUIRE(inprof_start(&cfg) == INPROF_OK);
+  int err_pipe[2];
+  REQUIRE(pipe(err_pipe) == 0);
+  int saved_stderr = dup(2);
+  dup2(err_pipe[1], 2);
+  struct sigaction thief = {0};
+  thief.sa_handler = host_handler;
+  sigaction(SIGRTMIN + 3, &thief, NULL);
+  CHECK(inprof_flush(5000) == INPROF_OK);
+  dup2(saved_stderr, 2);
+  close(err_pipe[1]);
+  char buf[1024] = {0};
+  ssize_t got = read(err_pipe[0], buf, sizeof buf - 1);
+  CHECKF(got > 0 && strstr(buf, "was given another handler"), "stderr: %s", buf);
+  CHECK(inprof_stop(5000) == INPROF_OK);
   return testutil_done("test_signal");
 }
