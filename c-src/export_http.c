@@ -195,9 +195,9 @@ INPROF_HIDDEN void inprof__http_rfc3339(uint64_t ns, char *out, size_t len) {
   time_t sec = (time_t)(ns / 1000000000u);
   struct tm tm;
   gmtime_r(&sec, &tm);
-  snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-           (unsigned)(ns % 1000000000u));
+  char date[32];
+  if (strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0) date[0] = 0;
+  snprintf(out, len, "%.19s.%09uZ", date, (unsigned)(ns % 1000000000u));
 }
 
 static pthread_mutex_t runtime_id_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. gcc, -Werror: build, then every ctest test;
+#   1. gcc, -Werror, Release (-O3): build, then every ctest test;
 #   2. clang, -Werror: build, then every ctest test;
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer: build, then every ctest test;
 #   4. cargo test in rust-test-host (the Rust crate and at-daemon);
@@ -27,7 +27,7 @@ run_ctest() { # name, extra cmake args...
 
 for step in $STEPS; do
   case $step in
-    gcc)   CC=gcc CXX=g++ run_ctest gcc ;;
+    gcc)   CC=gcc CXX=g++ run_ctest gcc -DCMAKE_BUILD_TYPE=Release ;;  # -O3: its warnings too
     clang) CC=clang CXX=clang++ run_ctest clang ;;
     asan)  LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
            CC=gcc CXX=g++ run_ctest asan -DINPROF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
