@@ -49,16 +49,7 @@ static void path_handler(int sig, siginfo_t *info, void *uc) {
   inprof__sample *s = inprof__ring_reserve(ring);
   if (!s) bench_die("ring full");
   uint64_t now = inprof__now_ns(CLOCK_THREAD_CPUTIME_ID);
-  s->kind = INPROF_SAMPLE_CPU;
-  s->tid = 1;
-  s->timestamp_ns = inprof__now_ns(CLOCK_REALTIME);
-  s->value = now;
-  s->count = 1;
-  s->addr = 0;
-  memset(s->labels, 0, sizeof s->labels);
-  s->flags = 0;
-  s->nframes = inprof__unwind_signal(uc, s->frames, inprof__ring_max_frames(ring));
-  inprof__ring_commit(ring, s);
+  inprof__sampler_write_cpu(ring, s, 1, now, uc);
   uint64_t t1 = bench_ns(CLOCK_MONOTONIC);
   lat_path[path_index] = t1 - t0 > path_clock_cost ? t1 - t0 - path_clock_cost : 0;
 }

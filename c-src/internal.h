@@ -190,6 +190,11 @@ INPROF_HIDDEN void inprof__api_atfork_child(void);
 
 /* ---------------------------------------------------------------- sampler */
 
+/* The handler's recording step: fills a reserved slot (stack from the
+ * signal's ucontext) and commits it. Async-signal-safe; the benchmark of
+ * the handler path calls it too. */
+INPROF_HIDDEN void inprof__sampler_write_cpu(inprof__ring *r, inprof__sample *s, uint32_t tid,
+                                             uint64_t weight, void *ucontext);
 INPROF_HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
                                                   inprof__ring *ring);
 /* Finds new threads, arms their timers, releases exited ones. Collector only. */

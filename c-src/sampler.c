@@ -87,6 +87,24 @@ static thread_slot *table_find(uint32_t tid) {
 
 /* ------------------------------------------------------------- handler */
 
+INPROF_HIDDEN void inprof__sampler_write_cpu(inprof__ring *r, inprof__sample *s, uint32_t tid,
+                                             uint64_t weight, void *ucontext) {
+  s->kind = INPROF_SAMPLE_CPU;
+  s->tid = tid;
+  s->timestamp_ns = inprof__now_ns(CLOCK_REALTIME);
+  s->value = weight;
+  s->count = 1;
+  s->addr = 0;
+  memset(s->labels, 0, sizeof s->labels);
+  s->flags = 0;
+  /* A thread inside the profiler's own unwinding (heap hook) must not
+   * re-enter libunwind: record the sample without a stack. */
+  s->nframes = inprof__in_profiler
+                   ? 0
+                   : inprof__unwind_signal(ucontext, s->frames, inprof__ring_max_frames(r));
+  inprof__ring_commit(r, s);
+}
+
 static void profiling_handler(int sig, siginfo_t *info, void *ucontext) {
   (void)sig;
   int saved_errno = errno;
@@ -113,20 +131,7 @@ static void profiling_handler(int sig, siginfo_t *info, void *ucontext) {
   } else {
     weight = interval_ns * (1 + (uint64_t)(info->si_overrun > 0 ? info->si_overrun : 0));
   }
-  s->kind = INPROF_SAMPLE_CPU;
-  s->tid = tid;
-  s->timestamp_ns = inprof__now_ns(CLOCK_REALTIME);
-  s->value = weight;
-  s->count = 1;
-  s->addr = 0;
-  memset(s->labels, 0, sizeof s->labels);
-  s->flags = 0;
-  /* A thread inside the profiler's own unwinding (heap hook) must not
-   * re-enter libunwind: record the sample without a stack. */
-  s->nframes = inprof__in_profiler
-                   ? 0
-                   : inprof__unwind_signal(ucontext, s->frames, inprof__ring_max_frames(r));
-  inprof__ring_commit(r, s);
+  inprof__sampler_write_cpu(r, s, tid, weight, ucontext);
   INPROF__COUNT(cpu_samples, 1);
 out:
   atomic_fetch_sub(&handlers_inflight, 1);
