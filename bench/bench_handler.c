@@ -27,7 +27,10 @@
 
 #include "bench_util.h"
 #include "inprof.h"
-#include "internal.h"
+#include "base/clock.h"
+#include "cpu/handler.h"
+#include "cpu/unwind.h"
+#include "sample/ring.h"
 
 static int nsamples = 20000;
 static uint64_t *lat_path, *lat_sig, *lat_empty;

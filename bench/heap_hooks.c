@@ -1,7 +1,7 @@
 /*
  * heap_hooks.c - micro-benchmark of the heap profiling hooks (not a test:
  * it reports numbers and checks nothing). Built as bench_heap_hooks by
- * tests/heap.cmake.
+ * tests/heap/CMakeLists.txt.
  *
  * 1. Fast path: ns per inprof_record_alloc + inprof_record_free pair, with
  *    the profiler running at the given rate (default 524288), minus the same

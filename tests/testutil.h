@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inprof.h"
+
 static int testutil_failures;
 
 #define CHECK(cond)                                                          \
@@ -74,6 +76,22 @@ static inline char *testutil_tmpdir(const char *tag) {
   snprintf(tmpl, sizeof tmpl, "/tmp/inprof-%s-XXXXXX", tag);
   char *d = mkdtemp(tmpl);
   return d ? strdup(d) : NULL;
+}
+
+/*
+ * The set-up most end-to-end tests share: defaults, profiles written to a
+ * fresh /tmp/inprof-<tag>-* directory (returned), no upload, and the given
+ * service name (NULL: the default). Exits when the directory cannot be made.
+ */
+static inline char *testutil_file_config(inprof_config *cfg, const char *tag,
+                                         const char *service) {
+  char *dir = testutil_tmpdir(tag);
+  REQUIRE(dir);
+  inprof_config_init(cfg);
+  cfg->output_dir = dir;
+  cfg->upload = INPROF_UPLOAD_OFF;
+  if (service) cfg->service = service;
+  return dir;
 }
 
 /*

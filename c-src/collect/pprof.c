@@ -1,0 +1,447 @@
+/*
+ * collect/pprof.c - one period's aggregate -> a serialized (uncompressed) pprof
+ * Profile, built with the protobuf-c code generated from profile.proto.
+ *
+ * Choices a reader of the output will notice:
+ * - Sample types are only the enabled ones, in a fixed order: cpu-samples,
+ *   cpu-time (CPU on), then alloc-samples, alloc-space, inuse-objects,
+ *   inuse-space (heap on). Samples whose enabled values are all zero are left
+ *   out, and so is anything only they referenced.
+ * - Frames after the first are return addresses: they are symbolized, and
+ *   recorded in their Location, as addr - 1 (inside the call instruction), so
+ *   a later re-symbolization by address lands on the caller's call line.
+ * - An address with no symbol still gets a Location with its mapping and
+ *   address but no Line; go tool pprof then shows it as the address within
+ *   that object instead of losing the frame.
+ * - The executable's mapping (found through AT_ENTRY) is listed first when
+ *   known: pprof tools take the first mapping as the main binary.
+ * Returns 0 on success, -1 when memory runs out (nothing is allocated then).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "base/hash.h"
+#include "collect/pprof.h"
+#include "profile.pb-c.h"
+
+/* ----------------------------------------------------- small hash maps */
+
+typedef struct u64map {
+  uint64_t *keys;
+  uint32_t *vals;              /* value + 1; 0 = empty */
+  uint32_t mask, n;
+} u64map;
+
+static int u64map_init(u64map *m, uint32_t size) {
+  m->mask = size - 1;
+  m->n = 0;
+  m->keys = calloc(size, sizeof *m->keys);
+  m->vals = calloc(size, sizeof *m->vals);
+  return m->keys && m->vals ? 0 : -1;
+}
+
+static void u64map_free(u64map *m) {
+  free(m->keys);
+  free(m->vals);
+}
+
+/* Slot of key, or of the empty slot where it belongs. */
+static uint32_t u64map_slot(const u64map *m, uint64_t key) {
+  uint32_t i = (uint32_t)inprof__mix64(key) & m->mask;
+  while (m->vals[i] && m->keys[i] != key) i = (i + 1) & m->mask;
+  return i;
+}
+
+static int u64map_get(const u64map *m, uint64_t key, uint32_t *val) {
+  uint32_t i = u64map_slot(m, key);
+  if (!m->vals[i]) return 0;
+  *val = m->vals[i] - 1;
+  return 1;
+}
+
+static int u64map_put(u64map *m, uint64_t key, uint32_t val) {
+  if ((m->n + 1) * 2 > m->mask + 1) {
+    u64map g;
+    if (u64map_init(&g, (m->mask + 1) * 2) != 0) {
+      u64map_free(&g);
+      return -1;
+    }
+    for (uint32_t i = 0; i <= m->mask; i++)
+      if (m->vals[i]) {
+        uint32_t j = u64map_slot(&g, m->keys[i]);
+        g.keys[j] = m->keys[i];
+        g.vals[j] = m->vals[i];
+      }
+    g.n = m->n;
+    u64map_free(m);
+    *m = g;
+  }
+  uint32_t i = u64map_slot(m, key);
+  if (!m->vals[i]) m->n++;
+  m->keys[i] = key;
+  m->vals[i] = val + 1;
+  return 0;
+}
+
+/* ------------------------------------------------------------- builder */
+
+typedef struct builder {
+  inprof__symbolizer *sym;
+  const inprof__profile_meta *meta;
+  int cols[INPROF__VT_COUNT];
+  uint32_t ncols;
+  int failed;
+
+  char **strings;
+  size_t nstrings, strings_cap;
+  u64map string_idx;           /* string hash -> index (chained by probing) */
+
+  Inprof__Pprof__Mapping *maps;
+  size_t nmaps, maps_cap;
+  u64map map_idx;              /* mapping_info pointer -> index */
+
+  Inprof__Pprof__Location *locs;
+  Inprof__Pprof__Line *lines;  /* lines[i] belongs to locs[i] if it has one */
+  size_t nlocs, locs_cap;
+  u64map loc_idx;              /* address -> index */
+
+  Inprof__Pprof__Function *funcs;
+  size_t nfuncs, funcs_cap;
+  u64map func_idx;             /* name's string index -> index */
+
+  Inprof__Pprof__Sample *samples;
+  size_t nsamples;
+  uint64_t *loc_ids;           /* all samples' location ids */
+  size_t nloc_ids;
+  int64_t *values;
+  Inprof__Pprof__Label *labels;
+  Inprof__Pprof__Label **label_ptrs;
+  size_t nlabels;
+  int64_t key_thread_id, key_thread_name;
+} builder;
+
+static int grow(void **v, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 64;
+  while (c < need) c *= 2;
+  void *p = realloc(*v, c * elem);
+  if (!p) return -1;
+  *v = p;
+  *cap = c;
+  return 0;
+}
+
+static uint64_t str_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Interns s (copied) and returns its index; 0 ("") on failure. */
+static int64_t intern(builder *b, const char *s) {
+  if (!s || !*s || b->failed) return 0;
+  uint64_t h = str_hash(s);
+  /* Equal hashes of different strings probe on with h + 1, h + 2, ... */
+  for (uint64_t k = h;; k++) {
+    uint32_t idx;
+    if (!u64map_get(&b->string_idx, k, &idx)) break;
+    if (strcmp(b->strings[idx], s) == 0) return idx;
+  }
+  char *copy = strdup(s);
+  if (!copy || grow((void **)&b->strings, &b->strings_cap, b->nstrings + 1,
+                    sizeof *b->strings) != 0) {
+    free(copy);
+    b->failed = 1;
+    return 0;
+  }
+  uint64_t k = h;
+  uint32_t unused;
+  while (u64map_get(&b->string_idx, k, &unused)) k++;
+  if (u64map_put(&b->string_idx, k, (uint32_t)b->nstrings) != 0) {
+    free(copy);
+    b->failed = 1;
+    return 0;
+  }
+  b->strings[b->nstrings] = copy;
+  return (int64_t)b->nstrings++;
+}
+
+/* Mapping id (1-based) for m, 0 for none. */
+static uint64_t mapping_id(builder *b, const inprof__mapping_info *m) {
+  if (!m || b->failed) return 0;
+  uint32_t idx;
+  if (u64map_get(&b->map_idx, (uint64_t)(uintptr_t)m, &idx)) return idx + 1;
+  if (grow((void **)&b->maps, &b->maps_cap, b->nmaps + 1, sizeof *b->maps) != 0 ||
+      u64map_put(&b->map_idx, (uint64_t)(uintptr_t)m, (uint32_t)b->nmaps) != 0) {
+    b->failed = 1;
+    return 0;
+  }
+  Inprof__Pprof__Mapping *pm = &b->maps[b->nmaps];
+  inprof__pprof__mapping__init(pm);
+  pm->id = b->nmaps + 1;
+  pm->memory_start = m->start;
+  pm->memory_limit = m->limit;
+  pm->file_offset = m->file_offset;
+  pm->filename = intern(b, m->path);
+  pm->build_id = intern(b, m->build_id);
+  return ++b->nmaps;
+}
+
+static uint64_t function_id(builder *b, const char *name) {
+  int64_t si = intern(b, name);
+  if (b->failed) return 0;
+  uint32_t idx;
+  if (u64map_get(&b->func_idx, (uint64_t)si, &idx)) return idx + 1;
+  if (grow((void **)&b->funcs, &b->funcs_cap, b->nfuncs + 1, sizeof *b->funcs) != 0 ||
+      u64map_put(&b->func_idx, (uint64_t)si, (uint32_t)b->nfuncs) != 0) {
+    b->failed = 1;
+    return 0;
+  }
+  Inprof__Pprof__Function *f = &b->funcs[b->nfuncs];
+  inprof__pprof__function__init(f);
+  f->id = b->nfuncs + 1;
+  f->name = si;
+  f->system_name = si;
+  return ++b->nfuncs;
+}
+
+static uint64_t location_id(builder *b, uintptr_t addr) {
+  uint32_t idx;
+  if (u64map_get(&b->loc_idx, addr, &idx)) return idx + 1;
+  const char *fn = NULL;
+  const inprof__mapping_info *m = NULL;
+  inprof__symbolize(b->sym, addr, &fn, &m);
+  uint64_t mid = mapping_id(b, m);
+  uint64_t fid = fn ? function_id(b, fn) : 0;
+  if (b->failed) return 0;
+  if (grow((void **)&b->locs, &b->locs_cap, b->nlocs + 1, sizeof *b->locs) != 0) {
+    b->failed = 1;
+    return 0;
+  }
+  /* lines grows with locs (same capacity), so line pointers are set later. */
+  size_t cap = b->locs_cap;
+  Inprof__Pprof__Line *lines = realloc(b->lines, cap * sizeof *lines);
+  if (!lines || u64map_put(&b->loc_idx, addr, (uint32_t)b->nlocs) != 0) {
+    if (lines) b->lines = lines;
+    b->failed = 1;
+    return 0;
+  }
+  b->lines = lines;
+  Inprof__Pprof__Location *l = &b->locs[b->nlocs];
+  inprof__pprof__location__init(l);
+  l->id = b->nlocs + 1;
+  l->mapping_id = mid;
+  l->address = addr;
+  inprof__pprof__line__init(&b->lines[b->nlocs]);
+  b->lines[b->nlocs].function_id = fid;
+  l->n_line = fid ? 1 : 0;
+  if (fid && mid) b->maps[mid - 1].has_functions = 1;
+  return ++b->nlocs;
+}
+
+static int wanted(const builder *b, const int64_t *values) {
+  for (uint32_t c = 0; c < b->ncols; c++)
+    if (values[b->cols[c]] != 0) return 1;
+  return 0;
+}
+
+typedef struct counts {
+  const builder *b;
+  size_t samples, frames, labels;
+} counts;
+
+static void count_visit(void *ctx, uint32_t tid, const uintptr_t *frames,
+                        uint32_t nframes, const int64_t *values) {
+  (void)frames;
+  counts *c = ctx;
+  if (!wanted(c->b, values)) return;
+  c->samples++;
+  c->frames += nframes;
+  if (tid) c->labels += 2;
+}
+
+static void sample_visit(void *ctx, uint32_t tid, const uintptr_t *frames,
+                         uint32_t nframes, const int64_t *values) {
+  builder *b = ctx;
+  if (b->failed || !wanted(b, values)) return;
+  Inprof__Pprof__Sample *s = &b->samples[b->nsamples++];
+  inprof__pprof__sample__init(s);
+  s->location_id = b->loc_ids + b->nloc_ids;
+  for (uint32_t i = 0; i < nframes; i++) {
+    uintptr_t a = frames[i];
+    if (i > 0 && a > 0) a -= 1;
+    s->location_id[s->n_location_id++] = location_id(b, a);
+  }
+  b->nloc_ids += nframes;
+  s->value = b->values + (b->nsamples - 1) * b->ncols;
+  s->n_value = b->ncols;
+  for (uint32_t c = 0; c < b->ncols; c++) s->value[c] = values[b->cols[c]];
+  if (!tid) return;
+  s->label = b->label_ptrs + b->nlabels;
+  Inprof__Pprof__Label *l = &b->labels[b->nlabels];
+  inprof__pprof__label__init(l);
+  l->key = b->key_thread_id;
+  l->num = tid;
+  s->label[s->n_label++] = l;
+  b->nlabels++;
+  const char *name = b->meta->thread_name
+                         ? b->meta->thread_name(b->meta->thread_name_ctx, tid)
+                         : NULL;
+  if (name && *name) {
+    l = &b->labels[b->nlabels];
+    inprof__pprof__label__init(l);
+    l->key = b->key_thread_name;
+    l->str = intern(b, name);
+    s->label[s->n_label++] = l;
+    b->nlabels++;
+  }
+}
+
+static void builder_free(builder *b) {
+  for (size_t i = 0; i < b->nstrings; i++) free(b->strings[i]);
+  free(b->strings);
+  u64map_free(&b->string_idx);
+  free(b->maps);
+  u64map_free(&b->map_idx);
+  free(b->locs);
+  free(b->lines);
+  u64map_free(&b->loc_idx);
+  free(b->funcs);
+  u64map_free(&b->func_idx);
+  free(b->samples);
+  free(b->loc_ids);
+  free(b->values);
+  free(b->labels);
+  free(b->label_ptrs);
+}
+
+INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symbolizer *sym,
+                                        const inprof__profile_meta *meta, uint8_t **out,
+                                        size_t *out_len) {
+  if (!out || !out_len) return -1;
+  *out = NULL;
+  *out_len = 0;
+  if (!meta) return -1;
+  builder b;
+  memset(&b, 0, sizeof b);
+  b.sym = sym;
+  b.meta = meta;
+  static const char *const type_names[INPROF__VT_COUNT][2] = {
+      {"cpu-samples", "count"},   {"cpu-time", "nanoseconds"},
+      {"alloc-samples", "count"}, {"alloc-space", "bytes"},
+      {"inuse-objects", "count"}, {"inuse-space", "bytes"}};
+  if (meta->cpu_hz > 0) {
+    b.cols[b.ncols++] = INPROF__VT_CPU_SAMPLES;
+    b.cols[b.ncols++] = INPROF__VT_CPU_TIME;
+  }
+  if (meta->heap_sample_bytes > 0) {
+    b.cols[b.ncols++] = INPROF__VT_ALLOC_SAMPLES;
+    b.cols[b.ncols++] = INPROF__VT_ALLOC_SPACE;
+    b.cols[b.ncols++] = INPROF__VT_INUSE_OBJECTS;
+    b.cols[b.ncols++] = INPROF__VT_INUSE_SPACE;
+  }
+
+  int rc = -1;
+  if (u64map_init(&b.string_idx, 1024) || u64map_init(&b.map_idx, 64) ||
+      u64map_init(&b.loc_idx, 1024) || u64map_init(&b.func_idx, 1024) ||
+      grow((void **)&b.strings, &b.strings_cap, 1, sizeof *b.strings))
+    goto done;
+  b.strings[b.nstrings++] = NULL; /* index 0 is "", set at the end */
+  if (!(b.strings[0] = strdup(""))) goto done;
+
+  Inprof__Pprof__ValueType types[INPROF__VT_COUNT], *type_ptrs[INPROF__VT_COUNT];
+  for (uint32_t c = 0; c < b.ncols; c++) {
+    inprof__pprof__value_type__init(&types[c]);
+    types[c].type = intern(&b, type_names[b.cols[c]][0]);
+    types[c].unit = intern(&b, type_names[b.cols[c]][1]);
+    type_ptrs[c] = &types[c];
+  }
+  Inprof__Pprof__ValueType period_type;
+  inprof__pprof__value_type__init(&period_type);
+  Inprof__Pprof__Profile prof;
+  inprof__pprof__profile__init(&prof);
+  if (meta->cpu_hz > 0) {
+    period_type.type = intern(&b, "cpu");
+    period_type.unit = intern(&b, "nanoseconds");
+    prof.period = 1000000000 / (int64_t)meta->cpu_hz;
+    prof.period_type = &period_type;
+  } else if (meta->heap_sample_bytes > 0) {
+    period_type.type = intern(&b, "space");
+    period_type.unit = intern(&b, "bytes");
+    prof.period = (int64_t)meta->heap_sample_bytes;
+    prof.period_type = &period_type;
+  }
+  b.key_thread_id = intern(&b, "thread id");
+  b.key_thread_name = intern(&b, "thread name");
+
+  counts c = {&b, 0, 0, 0};
+  inprof__agg_foreach(agg, count_visit, &c);
+  b.samples = calloc(c.samples + 1, sizeof *b.samples);
+  b.loc_ids = calloc(c.frames + 1, sizeof *b.loc_ids);
+  b.values = calloc(c.samples * b.ncols + 1, sizeof *b.values);
+  b.labels = calloc(c.labels + 1, sizeof *b.labels);
+  b.label_ptrs = calloc(c.labels + 1, sizeof *b.label_ptrs);
+  if (!b.samples || !b.loc_ids || !b.values || !b.labels || !b.label_ptrs) goto done;
+
+  /* The main binary first, when its entry point is in a known object. */
+  if (c.samples && sym) {
+    const char *fn;
+    const inprof__mapping_info *m = NULL;
+    if (inprof__symbolize(sym, (uintptr_t)getauxval(AT_ENTRY), &fn, &m) && m)
+      mapping_id(&b, m);
+  }
+  inprof__agg_foreach(agg, sample_visit, &b);
+  if (b.failed) goto done;
+
+  Inprof__Pprof__Sample **sp = calloc(b.nsamples + 1, sizeof *sp);
+  Inprof__Pprof__Mapping **mp = calloc(b.nmaps + 1, sizeof *mp);
+  Inprof__Pprof__Location **lp = calloc(b.nlocs + 1, sizeof *lp);
+  Inprof__Pprof__Line **linep = calloc(b.nlocs + 1, sizeof *linep);
+  Inprof__Pprof__Function **fp = calloc(b.nfuncs + 1, sizeof *fp);
+  if (sp && mp && lp && linep && fp) {
+    for (size_t i = 0; i < b.nsamples; i++) sp[i] = &b.samples[i];
+    for (size_t i = 0; i < b.nmaps; i++) mp[i] = &b.maps[i];
+    for (size_t i = 0; i < b.nfuncs; i++) fp[i] = &b.funcs[i];
+    for (size_t i = 0; i < b.nlocs; i++) {
+      lp[i] = &b.locs[i];
+      linep[i] = &b.lines[i];
+      if (b.locs[i].n_line) b.locs[i].line = &linep[i];
+    }
+    prof.n_sample_type = b.ncols;
+    prof.sample_type = type_ptrs;
+    prof.n_sample = b.nsamples;
+    prof.sample = sp;
+    prof.n_mapping = b.nmaps;
+    prof.mapping = mp;
+    prof.n_location = b.nlocs;
+    prof.location = lp;
+    prof.n_function = b.nfuncs;
+    prof.function = fp;
+    prof.n_string_table = b.nstrings;
+    prof.string_table = b.strings;
+    prof.time_nanos = (int64_t)meta->start_ns;
+    prof.duration_nanos =
+        meta->end_ns > meta->start_ns ? (int64_t)(meta->end_ns - meta->start_ns) : 0;
+    size_t len = inprof__pprof__profile__get_packed_size(&prof);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf) {
+      size_t packed = inprof__pprof__profile__pack(&prof, buf);
+      if (packed == len) {
+        *out = buf;
+        *out_len = len;
+        rc = 0;
+      } else {
+        free(buf);
+      }
+    }
+  }
+  free(sp);
+  free(mp);
+  free(lp);
+  free(linep);
+  free(fp);
+done:
+  builder_free(&b);
+  return rc;
+}
