@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --no-test-tools
 export PATH="$PATH:/usr/local/go/bin:$HOME/.cargo/bin"
 SECONDS_TO_RUN=${DEMO_SECONDS:-6}
 OUT=${DEMO_OUT:-$ROOT/profiles}

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config clang
   libunwind-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libzstd-dev
-  libcurl4-openssl-dev libiberty-dev
+  libcurl4-openssl-dev libiberty-dev libdw-dev libelf-dev
+  libc6-dbg libclang-rt-14-dev
   cbindgen binutils openssl python3 python3-venv
   libgoogle-perftools-dev
 )
@@ -31,7 +32,8 @@ if ((${#missing[@]})); then
 fi
 
 # Datadog's APM test agent (pinned, from PyPI) in a private virtualenv; the
-# HTTP tests upload to it.
+# HTTP tests upload to it. The demo does not need it (--no-test-tools).
+[ "${1:-}" = "--no-test-tools" ] && exit 0
 DDAPM_DIR=${INPROF_DDAPM_DIR:-$PWD/.venv/ddapm}
 if [ ! -x "$DDAPM_DIR/bin/ddapm-test-agent" ]; then
   echo "install-deps: installing ddapm-test-agent into $DDAPM_DIR"
