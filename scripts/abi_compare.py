@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Compares two C headers as ABIs: the hand-written include/inprof.h and the
-header cbindgen generates from the Rust declarations (rust-test-host/inprof/src/sys.rs).
+header cbindgen generates from the Rust declarations (rust-test-host/inprof-sys/src/lib.rs).
 
 Both are reduced to the same normal form: macro constants with their values,
 typedefs, structs with their fields in order, and function prototypes with

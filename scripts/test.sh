@@ -1,47 +1,74 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. gcc, -Werror, Release (-O3): build, then every ctest test;
-#   2. clang, -Werror: build, then every ctest test;
-#   3. AddressSanitizer + UndefinedBehaviorSanitizer: build, then every ctest test;
-#   4. cargo test in rust-test-host (the Rust crate and at-daemon);
-#   5. the benchmark suite in quick mode, so that it cannot rot.
+#   gcc      gcc, -Werror, Release (-O3): build, then every ctest test;
+#   clang    clang, -Werror: build, then every ctest test;
+#   asan     AddressSanitizer + UndefinedBehaviorSanitizer: build, then every ctest test;
+#   tsan     ThreadSanitizer: build, then the tests that TSan can check (see below);
+#   repeat   the reliability tests (ctest label "reliability") 20 times in a row;
+#   rust     cargo test in rust-test-host (the Rust crates and at-daemon);
+#   package  cargo package of inprof-sys and inprof, built from the unpacked
+#            .crate files by a scratch project (scripts/check-package.sh);
+#   bench    the benchmark suite in quick mode, so that it cannot rot.
+# Every step runs even when an earlier one failed; the summary at the end lists
+# each step's result and the script exits non-zero if any failed.
 # Set INPROF_TEST_STEPS="gcc rust" (for example) to run a subset.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh || { echo "install-deps failed" >&2; exit 1; }
 export PATH="$PATH:/usr/local/go/bin:$HOME/.cargo/bin"
 DDAPM=${INPROF_DDAPM_DIR:-$ROOT/.venv/ddapm}/bin/ddapm-test-agent
-STEPS=${INPROF_TEST_STEPS:-gcc clang asan rust bench}
+STEPS=${INPROF_TEST_STEPS:-gcc clang asan rust package bench}
 JOBS=${JOBS:-2}
 
-run_ctest() { # name, extra cmake args...
+build() { # name, extra cmake args...
   local name=$1; shift
   local dir="$ROOT/build-test-$name"
   echo "=== [$name] configure and build"
-  cmake -S "$ROOT" -B "$dir" -DINPROF_WERROR=ON -DINPROF_DDAPM_TEST_AGENT="$DDAPM" "$@" >/dev/null
-  cmake --build "$dir" -j"$JOBS"
-  echo "=== [$name] ctest"
-  (cd "$dir" && ctest --output-on-failure -j1)
+  cmake -S "$ROOT" -B "$dir" -DINPROF_WERROR=ON -DINPROF_DDAPM_TEST_AGENT="$DDAPM" "$@" >/dev/null &&
+    cmake --build "$dir" -j"$JOBS"
 }
 
-for step in $STEPS; do
-  case $step in
-    gcc)   CC=gcc CXX=g++ run_ctest gcc -DCMAKE_BUILD_TYPE=Release ;;  # -O3: its warnings too
-    clang) CC=clang CXX=clang++ run_ctest clang ;;
-    asan)  LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
-           CC=gcc CXX=g++ run_ctest asan -DINPROF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
-    rust)
-      echo "=== [rust] cargo test"
-      (cd rust-test-host && cargo test --release 2>&1)
-      ;;
-    bench)
-      if [ -x bench/run.sh ]; then
-        echo "=== [bench] quick mode"
-        bench/run.sh --quick
-      fi
-      ;;
-    *) echo "unknown step $step" >&2; exit 2 ;;
+run_ctest() { # name, ctest args...
+  local name=$1; shift
+  echo "=== [$name] ctest $*"
+  (cd "$ROOT/build-test-$name" && ctest --output-on-failure -j1 "$@")
+}
+
+step() {
+  case $1 in
+    gcc)   CC=gcc CXX=g++ build gcc -DCMAKE_BUILD_TYPE=Release && run_ctest gcc ;;  # -O3: its warnings too
+    clang) CC=clang CXX=clang++ build clang && run_ctest clang ;;
+    asan)  export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+           CC=gcc CXX=g++ build asan -DINPROF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug && run_ctest asan ;;
+    tsan)  # The library's own tests under ThreadSanitizer. Tests labelled
+           # "no-tsan" exercise what TSan cannot model (fork-heavy children,
+           # signal-handler calls into the library, tests that compare CPU
+           # time under TSan's slowdown) and are left to the other builds.
+           CC=clang CXX=clang++ build tsan -DINPROF_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug &&
+             TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+             run_ctest tsan -LE 'no-tsan|packaging' ;;
+    repeat) # Each reliability reproducer, 20 times in a row, in the gcc build.
+           { [ -d "$ROOT/build-test-gcc" ] || CC=gcc CXX=g++ build gcc -DCMAKE_BUILD_TYPE=Release; } &&
+             run_ctest gcc -L reliability --repeat until-fail:20 ;;
+    rust)  echo "=== [rust] cargo test"
+           (cd rust-test-host && cargo test --release 2>&1) ;;
+    package) echo "=== [package] cargo package + build from the unpacked crates"
+           bash scripts/check-package.sh ;;
+    bench) echo "=== [bench] quick mode"
+           bench/run.sh --quick ;;
+    *) echo "unknown step $1" >&2; return 2 ;;
   esac
+}
+
+passed=() failed=()
+for s in $STEPS; do
+  if step "$s"; then passed+=("$s"); else failed+=("$s"); echo "=== [$s] FAILED" >&2; fi
 done
-echo "=== all test steps passed: $STEPS"
+echo "=== steps passed: ${passed[*]:-none}"
+if ((${#failed[@]})); then
+  echo "=== steps FAILED: ${failed[*]}"
+  echo "${#passed[@]} passed, ${#failed[@]} failed"
+  exit 1
+fi
+echo "${#passed[@]} passed, 0 failed"

@@ -206,6 +206,18 @@ fn child() {
             assert_eq!(e.status(), inprof::sys::INPROF_ERR_INVALID);
             assert!(e.message().contains("INPROF_CPU_HZ"), "message must name the variable: {e}");
             assert!(e.to_string().contains("INPROF_CPU_HZ"), "Display must name the variable: {e}");
+            // Display is the library's message itself (what C logs), and
+            // Debug, which `?` from main prints, starts with it: no struct
+            // dump, no bare status number.
+            assert_eq!(e.to_string(), e.message());
+            let dbg = format!("{e:?}");
+            assert!(dbg.starts_with(e.message()) && !dbg.contains("status"), "{dbg}");
+            assert_eq!(ErrorKind::from_code(e.status()), e.kind());
+            assert_eq!(e.kind().code(), inprof::sys::INPROF_ERR_INVALID);
+            // The kind's text is the library's inprof_strerror.
+            let c_text = unsafe { std::ffi::CStr::from_ptr(inprof::sys::inprof_strerror(e.status())) };
+            assert_eq!(e.kind().to_string(), c_text.to_string_lossy());
+            println!("bad_env Display: {e}\nbad_env Debug: {e:?}");
             assert!(!inprof::is_running());
             let e2 = Config::from_env().expect_err("from_env must refuse it too");
             assert!(e2.message().contains("INPROF_CPU_HZ"), "{e2}");

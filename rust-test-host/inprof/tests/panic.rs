@@ -1,7 +1,7 @@
 //! Rust panics still unwind and are caught by `catch_unwind` in a binary that
-//! links libinprof (and so libunwind) while the profiler is sampling: libunwind
-//! must not take over Rust's unwinding, and a CPU-timer signal arriving in the
-//! middle of an unwind must not break it.
+//! links libinprof while the profiler is sampling: a CPU-timer signal
+//! arriving in the middle of an unwind (libgcc_s installing a landing pad)
+//! must not break it, and the profiler's walker must not crash there.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::panic;

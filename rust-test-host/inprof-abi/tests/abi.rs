@@ -1,6 +1,8 @@
-//! The Rust declarations in `inprof::sys` against include/inprof.h:
-//! - scripts/check-abi.sh (cbindgen over sys.rs, compared with the header)
-//!   passes, and fails on a header with one constant or field changed;
+//! inprof-sys's declarations against the `inprof.h` its build script exports
+//! (DEP_INPROF_INCLUDE, see build.rs):
+//! - cbindgen over inprof-sys/src/lib.rs gives a header that
+//!   scripts/abi_compare.py finds equal to it after normalizing, and the
+//!   comparison fails on a header with one constant or field changed;
 //! - size, alignment and every field's offset and size of the shared structs
 //!   agree between Rust and a C program compiled against the header.
 
@@ -9,10 +11,20 @@ use std::mem::{align_of, offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use inprof::sys::{inprof_config, inprof_statistics, inprof_status};
+use inprof_sys::{inprof_config, inprof_statistics, inprof_status};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+fn header() -> PathBuf {
+    Path::new(inprof_abi::INCLUDE_DIR).join("inprof.h")
+}
+
+/// The -sys crate's sources (a sibling in this workspace).
+fn sys_crate() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../inprof-sys")
+}
+
+/// The normalizing comparison shared with scripts/check-abi.sh.
+fn abi_compare_py() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/abi_compare.py")
 }
 
 fn tmp_dir(name: &str) -> PathBuf {
@@ -21,27 +33,46 @@ fn tmp_dir(name: &str) -> PathBuf {
     d
 }
 
-fn run_check_abi(header: Option<&Path>) -> (bool, String) {
-    let mut cmd = Command::new("bash");
-    cmd.arg(repo_root().join("scripts/check-abi.sh"));
-    if let Some(h) = header {
-        cmd.arg(h);
-    }
-    let out = cmd.output().expect("run scripts/check-abi.sh");
+/// The header cbindgen makes of inprof-sys/src/lib.rs (single-file mode: it
+/// parses that file alone and never runs cargo).
+fn header_from_rust() -> PathBuf {
+    let out = tmp_dir("cbindgen").join("from_rust.h");
+    let sys = sys_crate();
+    let st = Command::new("cbindgen")
+        .arg("--quiet")
+        .arg("--config")
+        .arg(sys.join("cbindgen.toml"))
+        .arg("--output")
+        .arg(&out)
+        .arg(sys.join("src/lib.rs"))
+        .status()
+        .expect("run cbindgen (apt-get install cbindgen)");
+    assert!(st.success(), "cbindgen failed");
+    out
+}
+
+fn compare(c_header: &Path, generated: &Path) -> (bool, String) {
+    let out = Command::new("python3")
+        .arg(abi_compare_py())
+        .arg(c_header)
+        .arg(generated)
+        .output()
+        .expect("run python3 scripts/abi_compare.py");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
 #[test]
 fn cbindgen_output_matches_header() {
-    let (ok, text) = run_check_abi(None);
-    assert!(ok, "scripts/check-abi.sh failed:\n{text}");
+    let (ok, text) = compare(&header(), &header_from_rust());
+    assert!(ok, "abi_compare.py failed:\n{text}");
     assert!(text.contains("ABI OK"), "{text}");
 }
 
 #[test]
 fn cbindgen_check_detects_differences() {
-    let header = std::fs::read_to_string(repo_root().join("include/inprof.h")).unwrap();
+    let header_text = std::fs::read_to_string(header()).unwrap();
+    let generated = header_from_rust();
     let dir = tmp_dir("tampered");
     let cases = [
         ("constant value", "#define INPROF_ERR_BUSY 9", "#define INPROF_ERR_BUSY 19"),
@@ -51,11 +82,11 @@ fn cbindgen_check_detects_differences() {
         ("missing function", "INPROF_EXPORT uint32_t inprof_version(void);", ""),
     ];
     for (what, from, to) in cases {
-        assert!(header.contains(from), "test needs updating: header has no {from:?}");
+        assert!(header_text.contains(from), "test needs updating: header has no {from:?}");
         let path = dir.join(format!("{}.h", what.replace(' ', "_")));
-        std::fs::write(&path, header.replacen(from, to, 1)).unwrap();
-        let (ok, text) = run_check_abi(Some(&path));
-        assert!(!ok, "check-abi.sh passed a header with a changed {what}:\n{text}");
+        std::fs::write(&path, header_text.replacen(from, to, 1)).unwrap();
+        let (ok, text) = compare(&path, &generated);
+        assert!(!ok, "abi_compare.py passed a header with a changed {what}:\n{text}");
         assert!(text.contains("ABI MISMATCH"), "{what}: {text}");
     }
 }
@@ -103,7 +134,7 @@ fn c_side() -> Layout {
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&exe)
         .arg("-I")
-        .arg(repo_root().join("include"))
+        .arg(inprof_abi::INCLUDE_DIR)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/abi_layout.c"))
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
@@ -122,7 +153,7 @@ fn c_side() -> Layout {
 
 /// Field names of `typedef struct NAME { ... }` in the header, in order.
 fn header_fields(name: &str) -> Vec<String> {
-    let h = std::fs::read_to_string(repo_root().join("include/inprof.h")).unwrap();
+    let h = std::fs::read_to_string(header()).unwrap();
     let start = h.find(&format!("typedef struct {name} {{")).unwrap_or_else(|| panic!("no struct {name}"));
     let body = &h[start..];
     let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];

@@ -1,15 +1,35 @@
-//! Raw declarations mirroring `include/inprof.h` one to one.
+//! Raw declarations of libinprof, mirroring `include/inprof.h` one to one,
+//! and the native library itself: the build script compiles the C sources
+//! shipped in this package (or links a prebuilt or system copy, see below) and
+//! links it into whatever depends on this crate. Use the safe `inprof` crate
+//! unless you need the C ABI itself.
 //!
 //! Names, types, field order and constant values are those of the C header;
-//! `scripts/check-abi.sh` runs cbindgen over this file and compares the result
-//! with the header, and `tests/abi_layout.rs` compares sizes, alignments and
-//! field offsets with a compiled C program. Keep this file free of anything
-//! that is not in the header, so that the comparison stays exact.
+//! the `inprof-abi` tests run cbindgen over this file and compare the result
+//! with the header, and compare sizes, alignments and field offsets with a
+//! compiled C program. Keep this file free of anything that is not in the
+//! header, so that the comparison stays exact.
+//!
+//! # Where the library comes from
+//!
+//! - By default, the C sources in this package are built with CMake (target
+//!   `inprof_static`, tests off, optimized) and linked statically. Needs cmake,
+//!   a C compiler, pkg-config, protoc-c and the development packages of
+//!   libunwind, protobuf-c, zlib, zstd, libcurl and libiberty.
+//! - `INPROF_LIB_DIR=/path`: a prebuilt `libinprof.a` from that directory,
+//!   with `inprof.pc` beside it or in `pkgconfig/` (a CMake build directory
+//!   or an install's lib directory).
+//! - The `pkg-config` feature or `INPROF_SYS_USE_PKG_CONFIG=1`: the installed
+//!   library found by pkg-config (`inprof.pc`); shared unless
+//!   `INPROF_STATIC=1`.
+//!
+//! Dependents' build scripts get the header's directory as
+//! `DEP_INPROF_INCLUDE` and the library's as `DEP_INPROF_LIB_DIR` (when known).
 //!
 //! Everything here is `unsafe` to call in the usual FFI sense (raw pointers);
-//! the library itself accepts any call at any time. Prefer the safe API at the
-//! crate root.
+//! the library itself accepts any call at any time.
 
+#![no_std]
 #![allow(non_camel_case_types)]
 
 use core::ffi::{c_char, c_void};
@@ -108,9 +128,8 @@ pub struct inprof_statistics {
     pub uploads_dropped: u64,
 }
 
-// The library is linked here and only here (static, bundled into this crate's
-// rlib); build.rs adds the search path and the system libraries it needs.
-#[link(name = "inprof", kind = "static")]
+// build.rs names the library (static from the bundled sources or
+// INPROF_LIB_DIR, as pkg-config says otherwise) and everything it needs.
 extern "C" {
     pub fn inprof_config_init(cfg: *mut inprof_config) -> inprof_status;
     pub fn inprof_config_from_env(cfg: *mut inprof_config) -> inprof_status;
