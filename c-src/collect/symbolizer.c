@@ -309,6 +309,9 @@ typedef struct seen_obj {
   uintptr_t base;
   ElfW(Phdr) *phdr;
   uint16_t phnum;
+  /* Read while dl_iterate_phdr holds the loader's lock: once it returns,
+   * a dlclose() may unmap the object's notes. */
+  char build_id[2 * 64 + 1];
 } seen_obj;
 
 typedef struct seen_list {
@@ -343,6 +346,11 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *ctx) {
   memcpy(s->phdr, info->dlpi_phdr, info->dlpi_phnum * sizeof *s->phdr);
   s->phnum = info->dlpi_phnum;
   s->base = info->dlpi_addr;
+  s->build_id[0] = 0;
+  for (unsigned i = 0; i < s->phnum && !s->build_id[0]; i++)
+    if (s->phdr[i].p_type == PT_NOTE)
+      parse_build_id((const uint8_t *)(s->base + s->phdr[i].p_vaddr), s->phdr[i].p_memsz,
+                     s->phdr[i].p_align, s->build_id, sizeof s->build_id);
   l->n++;
   return 0;
 }
@@ -389,8 +397,7 @@ static object *object_load(const seen_obj *s, const char *path, int is_vdso) {
   for (unsigned i = 0; i < s->phnum; i++) {
     const ElfW(Phdr) *p = &s->phdr[i];
     if (p->p_type == PT_NOTE && !o->build_id[0])
-      parse_build_id((const uint8_t *)(s->base + p->p_vaddr), p->p_memsz, p->p_align,
-                     o->build_id, sizeof o->build_id);
+      memcpy(o->build_id, s->build_id, sizeof o->build_id);
     if (p->p_type != PT_LOAD || p->p_memsz == 0) continue;
     /* Like /proc/self/maps: the mapping starts at the page boundary. */
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -591,4 +598,25 @@ INPROF__HIDDEN int inprof__symbolize(inprof__symbolizer *s, uintptr_t addr,
     }
   }
   return 1;
+}
+
+INPROF__HIDDEN uint32_t inprof__symbolizer_check_image(const uint8_t *img, size_t size,
+                                                       char *build_id, size_t build_id_len) {
+  if (build_id_len) build_id[0] = 0;
+  if (!valid_elf(img, size)) return 0;
+  if (build_id_len) file_build_id(img, size, build_id, build_id_len);
+  inprof__symbolizer *s = inprof__symbolizer_new();
+  object *o = calloc(1, sizeof *o);
+  if (!s || !o) {
+    inprof__symbolizer_free(s);
+    free(o);
+    return 0;
+  }
+  load_symbols(o, img, size);
+  /* Every name demangled, as a profile with every function would need. */
+  for (uint32_t i = 0; i < o->nsyms; i++) (void)sym_name(s, &o->syms[i]);
+  uint32_t n = o->nsyms;
+  object_free(o);
+  inprof__symbolizer_free(s);
+  return n;
 }

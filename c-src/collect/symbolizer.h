@@ -30,6 +30,12 @@ INPROF__HIDDEN void inprof__symbolizer_refresh(inprof__symbolizer *s);
 INPROF__HIDDEN int inprof__symbolize(inprof__symbolizer *s, uintptr_t addr,
                                      const char **function,
                                      const inprof__mapping_info **mapping);
+/* Reads an ELF image's build id (into build_id, "" when none) and symbol
+ * tables, demangling every name, as the symbolizer does for a loaded
+ * object's file; returns the number of functions read. Hostile input must
+ * be harmless: the fuzz test feeds it mutated files. */
+INPROF__HIDDEN uint32_t inprof__symbolizer_check_image(const uint8_t *img, size_t size,
+                                                       char *build_id, size_t build_id_len);
 /* Demangles a C++ or Rust (legacy or v0) name into buf; returns buf or name. */
 INPROF__HIDDEN const char *inprof__demangle(const char *name, char *buf, size_t len);
 

@@ -11,6 +11,7 @@
  * (a dropped sample leaves the delta for the next one).
  */
 #include <errno.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 #include "base/clock.h"
 #include "base/diag.h"
 #include "cpu/handler.h"
-#include "cpu/unwind_signal.h"
+#include "cpu/unwind.h"
 
 INPROF__HIDDEN inprof__cpu_state inprof__cpu;
 
@@ -32,11 +33,16 @@ INPROF__HIDDEN void inprof__sampler_write_cpu(inprof__ring *r, inprof__sample *s
   s->addr = 0;
   memset(s->labels, 0, sizeof s->labels);
   s->flags = 0;
-  /* A thread inside the profiler's own unwinding (heap hook) must not
-   * re-enter libunwind: record the sample without a stack. */
-  s->nframes = inprof__in_profiler
-                   ? 0
-                   : inprof__unwind_signal(ucontext, s->frames, inprof__ring_max_frames(r));
+  /* With too little stack left to walk (a nearly full thread stack, a
+   * small alternate stack), the interrupted PC alone keeps the sample's
+   * CPU time where it was spent. */
+  if (inprof__unwind_stack_room(INPROF__UNWIND_STACK_NEED)) {
+    s->nframes = inprof__unwind_signal(ucontext, s->frames, inprof__ring_max_frames(r));
+  } else {
+    atomic_fetch_add_explicit(&inprof__unwind_counters.no_stack_room, 1, memory_order_relaxed);
+    s->frames[0] = (uintptr_t)((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RIP];
+    s->nframes = 1;
+  }
   inprof__ring_commit(r, s);
 }
 
@@ -73,3 +79,4 @@ out:
   atomic_fetch_sub(&inprof__cpu.handlers_inflight, 1);
   errno = saved_errno;
 }
+

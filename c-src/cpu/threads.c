@@ -200,6 +200,9 @@ static void release_slot(inprof__thread_slot *s) {
 /* ------------------------------------------------------------ scanning */
 
 INPROF__HIDDEN void inprof__sampler_scan_threads(void) {
+  /* Objects loaded since the last tick get unwind tables before their
+   * code is sampled much; cheap when nothing was loaded or unloaded. */
+  inprof__unwind_refresh();
   int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   int initial = scan_number == 0;
@@ -291,6 +294,19 @@ INPROF__HIDDEN uint32_t inprof__sampler_threads_tracked(void) {
 
 /* -------------------------------------------------------- start / stop */
 
+/* Everything the handler calls through the PLT, called once in normal
+ * context before the handler is installed: lazy binding
+ * (_dl_runtime_resolve) inside a handler needs kilobytes of stack, which a
+ * nearly full stack or a small alternate stack does not have. */
+static void handler_warm_up(void) {
+  (void)inprof__now_ns(CLOCK_REALTIME);
+  (void)inprof__now_ns(CLOCK_THREAD_CPUTIME_ID);
+  (void)syscall(SYS_gettid);
+  uintptr_t frames[4];
+  (void)inprof__unwind_here(frames, 4, 0);
+  (void)inprof__unwind_stack_room(64);
+}
+
 static int handler_is_ours(const struct sigaction *sa) {
   return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == inprof__cpu_handler;
 }
@@ -316,6 +332,7 @@ INPROF__HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
                         profiling_signal, strsignal(profiling_signal));
   }
   inprof__unwind_init();
+  handler_warm_up();
   atomic_store_explicit(&inprof__cpu.ring, r, memory_order_release);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -1,23 +1,30 @@
 /*
- * cpu/unwind.h - stack walking with libunwind (DWARF CFI, so Rust release
- * builds without frame pointers unwind too), normal-context side. The
+ * cpu/unwind.h - stack walking by DWARF CFI (so Rust release builds
+ * without frame pointers unwind too), normal-context side. The
  * signal-context walk is in cpu/unwind_signal.h.
  */
 #ifndef INPROF__CPU_UNWIND_H
 #define INPROF__CPU_UNWIND_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "base/common.h"
 #include "cpu/unwind_signal.h"
 
-/* Sets libunwind's caching policy (not signal-safe) and reads the loaded
- * unwinder libraries. Before the first signal. */
+/* Builds the first snapshot of the loaded objects' unwind tables (not
+ * signal-safe). Before the first walk; idempotent. */
 INPROF__HIDDEN void inprof__unwind_init(void);
-/* Picks up newly loaded unwinder libraries (see unwind.c). Collector only. */
+/* Brings the snapshot up to date after dlopen/dlclose: cheap when nothing
+ * was loaded or unloaded. Normal context only (collector tick). */
 INPROF__HIDDEN void inprof__unwind_refresh(void);
-/* From the caller, skipping `skip` innermost frames (normal context). */
-INPROF__HIDDEN uint32_t inprof__unwind_here(uintptr_t *frames, uint32_t max,
-                                            uint32_t skip);
+/* unknown_pc, no_stack_room, gated, bad_cfi (see unwind_signal.h). */
+INPROF__HIDDEN void inprof__unwind_get_counts(uint64_t out[4]);
+/* Fork: prepare waits until no thread is inside the unwinder and keeps new
+ * walks out (they drop their sample) until parent/child; the child forgets
+ * nothing it needs. Called from api.c's one fork path. */
+INPROF__HIDDEN void inprof__unwind_atfork_prepare(void);
+INPROF__HIDDEN void inprof__unwind_atfork_parent(void);
+INPROF__HIDDEN void inprof__unwind_atfork_child(void);
 
 #endif

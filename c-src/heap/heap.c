@@ -462,6 +462,8 @@ INPROF__HIDDEN void inprof__heap_atfork_child(void) {
 
 INPROF__HIDDEN inprof_status inprof__heap_start(const inprof__settings *s) {
   if (!s || s->heap_sample_bytes == 0) return INPROF_OK;
+  /* The walker needs its unwind tables before the first sampled allocation. */
+  inprof__unwind_init();
   atomic_store_explicit(&heap_rate, s->heap_sample_bytes, memory_order_relaxed);
   atomic_store_explicit(&heap_max_frames, s->max_frames, memory_order_relaxed);
   uint32_t gen = atomic_load_explicit(&heap_gen, memory_order_relaxed) + 1;

@@ -24,13 +24,12 @@ gettid
 memset
 memcpy
 memmove
-unw_backtrace
 inprof__stats
 inprof__in_profiler
 '
-# Families allowed by prefix: libunwind's local unwinder (_UL<arch>_*), and
-# the sanitizers' instrumentation in sanitizer builds.
-ALLOWED_PREFIXES='_ULx86_64_ _ULaarch64_ __asan_ __ubsan_ __tsan_ __sanitizer_ __msan_'
+# Families allowed by prefix: the sanitizers' instrumentation in sanitizer
+# builds.
+ALLOWED_PREFIXES='__asan_ __ubsan_ __tsan_ __sanitizer_ __msan_'
 
 objs=""
 # CMake may pass $<TARGET_OBJECTS> as one ;-separated argument.
