@@ -29,10 +29,18 @@
  *  BYTES     decimal integer in [min, max]              uint64_t
  *  PERIOD    seconds, fractional, to ms in [min, max]   uint32_t
  *  SIGNAL    SIGPROF, SIGRTMIN+3, a number; 0 = SIGPROF int32_t
- *  STR       a string (empty = unset)                   char *
+ *  STR       a non-empty string                         char *
+ *  TAGS      a string; empty means "no extra tags"      char *
  *  AGENT_URL a URL, or built from DD_AGENT_HOST and DD_TRACE_AGENT_PORT
  *  UPLOAD    auto/true/false                            uint32_t
  *  LOG_LEVEL off/error/warn/info/debug or 0-4           uint32_t
+ *
+ * Environment syntax is strict, so that a typo is reported rather than
+ * half-read: an integer is plain decimal digits (no sign, spaces, 0x or
+ * exponent; overflow is out of range), a period is digits with an optional
+ * fraction ("60", "0.5"), and a set but empty variable is an error except
+ * for TAGS (DD_TAGS= says "no extra tags", replacing any set in code).
+ * Names and keywords (true, SIGPROF, warn...) are case-insensitive.
  */
 #define INPROF__OPTIONS(X)                                                           \
   X(BOOL, "DD_PROFILING_ENABLED", enabled, 0, 1, 1)                                  \
@@ -48,7 +56,7 @@
   X(STR, "DD_SERVICE", service, 0, 0, 0)                                             \
   X(STR, "DD_ENV", env, 0, 0, 0)                                                     \
   X(STR, "DD_VERSION", version, 0, 0, 0)                                             \
-  X(STR, "DD_TAGS", tags, 0, 0, 0)                                                   \
+  X(TAGS, "DD_TAGS", tags, 0, 0, 0)                                                  \
   X(STR, "INPROF_OUTPUT_DIR", output_dir, 0, 0, 0)                                   \
   X(AGENT_URL, "DD_TRACE_AGENT_URL", agent_url, 0, 0, 0)                             \
   X(BOOL, "DD_PROFILING_AGENTLESS", agentless, 0, 1, 0)                              \
@@ -70,6 +78,7 @@
 #define INPROF__OPT_CTYPE_PERIOD uint32_t
 #define INPROF__OPT_CTYPE_SIGNAL int32_t
 #define INPROF__OPT_CTYPE_STR char *
+#define INPROF__OPT_CTYPE_TAGS char *
 #define INPROF__OPT_CTYPE_AGENT_URL char *
 #define INPROF__OPT_CTYPE_UPLOAD uint32_t
 #define INPROF__OPT_CTYPE_LOG_LEVEL uint32_t
@@ -81,6 +90,7 @@
 #define INPROF__OPT_RANGED_PERIOD 1
 #define INPROF__OPT_RANGED_SIGNAL 0
 #define INPROF__OPT_RANGED_STR 0
+#define INPROF__OPT_RANGED_TAGS 0
 #define INPROF__OPT_RANGED_AGENT_URL 0
 #define INPROF__OPT_RANGED_UPLOAD 1
 #define INPROF__OPT_RANGED_LOG_LEVEL 1
@@ -92,6 +102,7 @@
 #define INPROF__OPT_STRING_PERIOD 0
 #define INPROF__OPT_STRING_SIGNAL 0
 #define INPROF__OPT_STRING_STR 1
+#define INPROF__OPT_STRING_TAGS 1
 #define INPROF__OPT_STRING_AGENT_URL 1
 #define INPROF__OPT_STRING_UPLOAD 0
 #define INPROF__OPT_STRING_LOG_LEVEL 0

@@ -1,5 +1,5 @@
-/* fuzz_seed_lib.c - a small shared object with symbols, DWARF and inlined
- * calls: the seed fuzz_elf mutates, and "another build" for test_sym_inline. */
+/* fuzz_seed_lib.c - a small shared object with symbols, a build id and
+ * inlined calls: the seed fuzz_elf mutates (tests/fuzz/CMakeLists.txt). */
 #include <stdint.h>
 
 volatile uint64_t fuzz_seed_sink;
