@@ -26,10 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static inprof__unwind_object obj;
 static uint8_t *work, *pristine; /* table, then .eh_frame */
 static size_t table_len, total_len;
-static struct {
-  inprof__unwind_snapshot s;
-  const inprof__unwind_object *one;
-} snap;
+static inprof__unwind_snapshot *snap;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
@@ -54,10 +51,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   obj = *o;
   obj.table = (const int32_t *)work;
   obj.eh_frame = work + table_len;
-  snap.s.count = 1;
-  snap.one = &obj;
+  snap = malloc(sizeof *snap + sizeof snap->objects[0]);
+  if (!snap) abort();
+  snap->count = 1;
+  snap->objects[0] = &obj;
   /* The builder's snapshot is left alone (leaked); walks now see this one. */
-  atomic_store(&inprof__unwind_current, &snap.s);
+  atomic_store(&inprof__unwind_current, snap);
   return 0;
 }
 
