@@ -15,6 +15,29 @@
  *
  * Every function may be called from any thread, at any time: before start,
  * after stop, twice in a row. Nothing here ever terminates the host.
+ *
+ * Signal safety (calls from the host's own signal handlers):
+ *  - Async-signal-safe: inprof_record_alloc, inprof_record_free,
+ *    inprof_is_running, inprof_version, inprof_strerror. The heap hooks
+ *    never allocate with malloc, keep errno, and never wait for a lock the
+ *    interrupted code of the same thread may hold: a hook called from a
+ *    handler that interrupted the library's own heap code on that thread
+ *    drops its sample (counted in heap_samples_dropped) or, for a free,
+ *    matches it once the interrupted code is done. A handler that
+ *    interrupted malloc itself may call them.
+ *  - Not async-signal-safe: inprof_start, inprof_stop, inprof_flush,
+ *    inprof_stats, inprof_last_error, inprof_config_init,
+ *    inprof_config_from_env; call them from normal context. Still, start,
+ *    stop and flush never wait for a library lock their own thread holds:
+ *    called from a handler that interrupted one of them on the same thread,
+ *    they return INPROF_ERR_BUSY. inprof_start while the profiler runs
+ *    returns INPROF_OK without allocating or taking a lock. Otherwise they
+ *    allocate, so from a handler that interrupted malloc they can deadlock
+ *    in the C library.
+ *  - fork(): the library takes none of its locks that a profiler thread can
+ *    hold while waiting, so fork never waits for a flush, stop or upload. The
+ *    child is not profiled; it starts with an empty profile and may call
+ *    inprof_start.
  */
 #ifndef INPROF_H
 #define INPROF_H
@@ -130,6 +153,14 @@ typedef struct inprof_config {
   /* 0 off, 1 error, 2 warn, 3 info, 4 debug; messages go to stderr (INPROF_LOG_LEVEL). */
   uint32_t log_level;
   uint32_t reserved0;
+  /* 1: inlined calls shown as frames of their own, with file:line; 0: only the
+   * function they were inlined into (INPROF_INLINED_FRAMES). */
+  uint32_t inlined_frames;
+  /* Cap on the symbolizer's memory in MiB; 0: no cap (INPROF_SYMBOLIZER_MAX_MB). */
+  uint32_t symbolizer_max_mb;
+  /* Colon-separated directories searched for separate debug files; NULL:
+   * /usr/lib/debug. Never any network lookup (INPROF_DEBUG_DIRS). */
+  const char *debug_dirs;
 } inprof_config;
 
 /* Counters since the process started profiling; monotonic across stop/start. */
@@ -156,6 +187,17 @@ typedef struct inprof_statistics {
   uint64_t uploads_ok;
   uint64_t uploads_failed;
   uint64_t uploads_dropped;
+  /* Fields below were added in 0.1.x: a caller built with an older header
+   * (smaller struct_size) gets the fields it knows. */
+  /* Stack walks that ended at a PC in no known object (code loaded since the
+   * last unwind-table refresh, JIT code): the stack stops there. */
+  uint64_t unwind_unknown_pc;
+  /* Samples that kept only the interrupted PC (CPU) or were skipped (heap)
+   * because too little stack was left to walk safely. */
+  uint64_t unwind_no_stack_room;
+  /* Objects whose debug info was not loaded because of the symbolizer's
+   * memory cap (INPROF_SYMBOLIZER_MAX_MB). */
+  uint64_t symbolizer_cap_hits;
 } inprof_statistics;
 
 /* Fills cfg with defaults (no environment) and sets struct_size. */
@@ -172,7 +214,8 @@ INPROF_EXPORT inprof_status inprof_config_from_env(inprof_config *cfg);
 /*
  * Starts profiling. cfg == NULL means defaults plus the environment. When
  * already running, returns INPROF_OK and changes nothing. The configuration
- * (strings included) is copied.
+ * (strings included) is copied. Not async-signal-safe (see the top of this
+ * file); INPROF_ERR_BUSY when re-entered from a signal handler.
  */
 INPROF_EXPORT inprof_status inprof_start(const inprof_config *cfg);
 
@@ -189,7 +232,7 @@ INPROF_EXPORT inprof_status inprof_flush(uint32_t timeout_ms);
 /* Copies the counters into out; set out->struct_size = sizeof(*out) first. */
 INPROF_EXPORT inprof_status inprof_stats(inprof_statistics *out);
 
-/* 1 while the profiler runs, else 0. */
+/* 1 while the profiler runs, else 0. Lock-free; async-signal-safe. */
 INPROF_EXPORT uint32_t inprof_is_running(void);
 
 /* The runtime library's INPROF_VERSION_NUM. */
@@ -208,7 +251,9 @@ INPROF_EXPORT const char *inprof_last_error(void);
  * Allocator hooks (heap profiling). Call record_alloc after every successful
  * allocation and record_free before every free; a realloc is a free of the
  * old block followed by an allocation of the new one. Safe to call at any
- * time, from any thread, including before start and after stop.
+ * time, from any thread, including before start and after stop, and from
+ * signal handlers (async-signal-safe; see the top of this file). Any size
+ * is valid: sizes of 2^63 bytes or more saturate in the profile.
  */
 INPROF_EXPORT void inprof_record_alloc(void *ptr, size_t size);
 INPROF_EXPORT void inprof_record_free(void *ptr);

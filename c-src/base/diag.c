@@ -60,6 +60,18 @@ INPROF__HIDDEN void inprof__clear_error(void) {
   pthread_mutex_unlock(&error_lock);
 }
 
+INPROF__HIDDEN inprof_status inprof__fail_reentrant(inprof_status status, const char *msg) {
+  /* trylock: the interrupted code may be this very thread inside set_error_v. */
+  if (pthread_mutex_trylock(&error_lock) == 0) {
+    size_t n = strlen(msg);
+    if (n >= sizeof error_text) n = sizeof error_text - 1;
+    memcpy(error_text, msg, n);
+    error_text[n] = 0;
+    pthread_mutex_unlock(&error_lock);
+  }
+  return status;
+}
+
 /* ------------------------------------------------------------- logging */
 
 /* At most LOG_BURST lines per LOG_WINDOW_S seconds, then one summary line. */

@@ -5,8 +5,8 @@
  * the process-wide counters behind inprof_stats, and the per-thread guard
  * that marks profiler code.
  *
- * None of this is async-signal-safe except INPROF__COUNT and reading or
- * writing inprof__in_profiler.
+ * None of this is async-signal-safe except INPROF__COUNT, reading or
+ * writing inprof__in_profiler, and inprof__fail_reentrant.
  */
 #ifndef INPROF__BASE_DIAG_H
 #define INPROF__BASE_DIAG_H
@@ -25,6 +25,11 @@ INPROF__HIDDEN void inprof__set_error(const char *fmt, ...)
 INPROF__HIDDEN inprof_status inprof__fail(inprof_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 INPROF__HIDDEN void inprof__clear_error(void);
+/* For a call refused because it re-entered the library (from a signal
+ * handler): records msg, a literal, as the last error without formatting,
+ * logging or waiting for a lock (lost if another thread holds the error lock
+ * at that moment), then returns status. */
+INPROF__HIDDEN inprof_status inprof__fail_reentrant(inprof_status status, const char *msg);
 /* A per-thread copy of the last error, valid until this thread calls again. */
 INPROF__HIDDEN const char *inprof__last_error(void);
 
@@ -60,7 +65,8 @@ INPROF__HIDDEN void inprof__log(uint32_t level, const char *fmt, ...)
   X(profiles_failed)            \
   X(uploads_ok)                 \
   X(uploads_failed)             \
-  X(uploads_dropped)
+  X(uploads_dropped)            \
+  X(symbolizer_cap_hits)
 
 /* Process-wide counters; relaxed atomics, async-signal-safe to bump. */
 typedef struct inprof__counters {
@@ -86,7 +92,7 @@ extern INPROF__HIDDEN __thread int inprof__in_profiler INPROF__TLS;
 
 /* ------------------------------------------------------------------ fork */
 
-/* The log and error locks are reset in a forked child (see api.c). */
+/* The log and error locks are re-initialized in a forked child (see api.c). */
 INPROF__HIDDEN void inprof__diag_atfork_child(void);
 
 #endif

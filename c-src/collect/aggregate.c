@@ -103,6 +103,14 @@ static int reserve_frames(inprof__agg *a, uint32_t n) {
   return 0;
 }
 
+/* Sums saturate: heap sizes can reach 2^63 and more, and a profile value
+ * that wrapped negative would be read as a huge free. */
+static int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 INPROF__HIDDEN int inprof__agg_add(inprof__agg *a, uint32_t tid, const uintptr_t *frames,
                     uint32_t nframes, const int64_t *values) {
   if (!a || (nframes && !frames) || !values) return -1;
@@ -113,7 +121,7 @@ INPROF__HIDDEN int inprof__agg_add(inprof__agg *a, uint32_t tid, const uintptr_t
     if (en->hash == h && en->tid == tid && en->nframes == nframes &&
         (nframes == 0 ||
          memcmp(a->frames + en->frames_off, frames, nframes * sizeof *frames) == 0)) {
-      for (int i = 0; i < INPROF__VT_COUNT; i++) en->values[i] += values[i];
+      for (int i = 0; i < INPROF__VT_COUNT; i++) en->values[i] = sat_add(en->values[i], values[i]);
       return 0;
     }
   }

@@ -60,22 +60,62 @@ typedef struct collector {
   uint64_t exports_done;       /* exports completed */
   int exited;
   int abandoned;               /* stop timed out: the thread frees itself */
+  int upload_abandoned;        /* the final upload was given up at the deadline */
 
   uint64_t period_start_ns;    /* CLOCK_REALTIME */
   uint64_t seq;
+  uint64_t cap_hits_counted;   /* symbolizer cap hits already in the stats */
 } collector;
 
-static collector *current;     /* guarded by api.c's lifecycle lock */
+/* Written under api.c's lifecycle lock; atomic so that inprof_is_running
+ * (and start's check) may read it from any thread without the lock. */
+static _Atomic(collector *) current;
 /* Profile numbers go on across stop/start so file names never repeat. */
 static _Atomic uint64_t profile_seq;
 static _Atomic int abandoned_alive;
 
+/*
+ * Held while a collector is inside dl_iterate_phdr (the symbolizer's
+ * refresh), and by fork's prepare: a child must not inherit the loader's
+ * lock held by a collector thread it does not have (its first start would
+ * wait for it forever). The collector takes nothing else while holding it.
+ */
+static pthread_mutex_t loader_gate = PTHREAD_MUTEX_INITIALIZER;
+/* Set while this thread holds the gate: a host signal handler that forks on
+ * the collector thread must not wait for the gate its own thread holds. */
+static __thread volatile sig_atomic_t tls_holds_gate INPROF__TLS;
+static __thread int tls_fork_took_gate INPROF__TLS;
+
+static void loader_gate_enter(void) {
+  pthread_mutex_lock(&loader_gate);
+  tls_holds_gate = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
+static void loader_gate_leave(void) {
+  atomic_signal_fence(memory_order_seq_cst);
+  tls_holds_gate = 0;
+  pthread_mutex_unlock(&loader_gate);
+}
+
 /* ------------------------------------------------------------ fork */
 
+INPROF__HIDDEN void inprof__collector_atfork_prepare(void) {
+  tls_fork_took_gate = !tls_holds_gate;
+  if (tls_fork_took_gate) pthread_mutex_lock(&loader_gate);
+}
+
+INPROF__HIDDEN void inprof__collector_atfork_parent(void) {
+  if (tls_fork_took_gate) pthread_mutex_unlock(&loader_gate);
+}
+
 INPROF__HIDDEN void inprof__collector_atfork_child(void) {
+  pthread_mutex_init(&loader_gate, NULL);
+  tls_holds_gate = 0;
   /* The child has none of the profiler's threads or timers: forget the
-   * parent's profiler (its memory is left alone) so the child may start. */
-  current = NULL;
+   * parent's profiler so the child may start. Its memory and its lock are
+   * left alone (the lock may be held by a thread the child does not have). */
+  atomic_store(&current, NULL);
   atomic_store(&abandoned_alive, 0);
 }
 
@@ -118,11 +158,12 @@ static void export_period(collector *c, int final) {
   drain(c);
   if (c->heap) inprof__heap_collect(c->agg);
   uint64_t end = inprof__now_ns(CLOCK_REALTIME);
+  loader_gate_enter();
   inprof__symbolizer_refresh(c->symbolizer);
-  if (c->sampling) {
-    inprof__unwind_refresh();
-    inprof__sampler_check_handler();
-  }
+  loader_gate_leave();
+  /* The heap hooks walk against the unwinder's tables too. */
+  if (c->sampling || c->heap) inprof__unwind_refresh();
+  if (c->sampling) inprof__sampler_check_handler();
   inprof__profile_meta meta = {
       .start_ns = c->period_start_ns,
       .end_ns = end,
@@ -152,6 +193,11 @@ static void export_period(collector *c, int final) {
     }
   }
   free(pprof);
+  uint64_t cap_hits = inprof__symbolizer_cap_hits(c->symbolizer);
+  if (cap_hits > c->cap_hits_counted) {
+    INPROF__COUNT(symbolizer_cap_hits, cap_hits - c->cap_hits_counted);
+    c->cap_hits_counted = cap_hits;
+  }
   if (c->sampling) inprof__sampler_refresh_names();
   inprof__agg_reset(c->agg);
   c->period_start_ns = end;
@@ -211,9 +257,10 @@ static void *collector_main(void *arg) {
   if (c->sampling) inprof__sampler_stop();
   if (c->heap) inprof__heap_stop();
   export_period(c, 1);
-  if (c->http) inprof__http_stop(deadline);
+  int upload_abandoned = c->http ? inprof__http_stop(deadline) : 0;
 
   pthread_mutex_lock(&c->lock);
+  c->upload_abandoned = upload_abandoned;
   c->exited = 1;
   int abandoned = c->abandoned;
   pthread_cond_broadcast(&c->done);
@@ -227,7 +274,7 @@ static void *collector_main(void *arg) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-INPROF__HIDDEN int inprof__collector_running(void) { return current != NULL; }
+INPROF__HIDDEN int inprof__collector_running(void) { return atomic_load(&current) != NULL; }
 
 INPROF__HIDDEN inprof_status inprof__collector_start(const inprof_config *cfg) {
   if (atomic_load(&abandoned_alive))
@@ -254,6 +301,12 @@ INPROF__HIDDEN inprof_status inprof__collector_start(const inprof_config *cfg) {
 
   c->agg = inprof__agg_new(MAX_STACKS);
   c->symbolizer = inprof__symbolizer_new();
+  if (c->symbolizer) {
+    inprof__symbolizer_options so = {(int)c->settings.inlined_frames,
+                                     (uint64_t)c->settings.symbolizer_max_mb << 20,
+                                     c->settings.debug_dirs};
+    inprof__symbolizer_configure(c->symbolizer, &so);
+  }
   if (c->settings.cpu_hz) c->ring = inprof__ring_new(RING_CAPACITY, c->settings.max_frames);
   if (!c->agg || !c->symbolizer || (c->settings.cpu_hz && !c->ring)) {
     st = inprof__fail(INPROF_ERR_NO_MEMORY, "out of memory allocating profiler buffers");
@@ -286,7 +339,7 @@ INPROF__HIDDEN inprof_status inprof__collector_start(const inprof_config *cfg) {
                       strerror(err));
     goto fail;
   }
-  current = c;
+  atomic_store(&current, c);
   inprof__log(INPROF__LOG_INFO, "profiling %s: cpu %u Hz, heap every %llu bytes, period %u ms",
               c->settings.service, c->settings.cpu_hz,
               (unsigned long long)c->settings.heap_sample_bytes, c->settings.upload_period_ms);
@@ -301,9 +354,8 @@ fail:
 }
 
 INPROF__HIDDEN inprof_status inprof__collector_stop(uint32_t timeout_ms) {
-  collector *c = current;
+  collector *c = atomic_exchange(&current, NULL);
   if (!c) return INPROF_OK;
-  current = NULL;
   uint64_t deadline = inprof__deadline_after_ms(timeout_ms);
   pthread_mutex_lock(&c->lock);
   c->stop_requested = 1;
@@ -313,22 +365,31 @@ INPROF__HIDDEN inprof_status inprof__collector_stop(uint32_t timeout_ms) {
     if (inprof__sync_wait_until(&c->done, &c->lock, deadline) == ETIMEDOUT) break;
   }
   if (!c->exited) {
+    /* From the unlock on, c belongs to the thread, which frees it when it
+     * ends: keep its handle, never touch c again. */
+    pthread_t thread = c->thread;
     c->abandoned = 1;
     atomic_store(&abandoned_alive, 1);
     pthread_mutex_unlock(&c->lock);
-    pthread_detach(c->thread);
+    pthread_detach(thread);
     return inprof__fail(INPROF_ERR_TIMEOUT,
-                        "inprof_stop: the last export did not finish within %u ms; "
-                        "it goes on in the background", timeout_ms);
+                        "inprof_stop: the last export and upload did not finish within "
+                        "%u ms and were abandoned; they go on in the background",
+                        timeout_ms);
   }
+  int upload_abandoned = c->upload_abandoned;
   pthread_mutex_unlock(&c->lock);
   pthread_join(c->thread, NULL);
   free_collector(c);
+  if (upload_abandoned)
+    return inprof__fail(INPROF_ERR_TIMEOUT,
+                        "inprof_stop: the final upload was abandoned at the deadline "
+                        "(%u ms); that profile was not sent", timeout_ms);
   return INPROF_OK;
 }
 
 INPROF__HIDDEN inprof_status inprof__collector_flush(uint32_t timeout_ms) {
-  collector *c = current;
+  collector *c = atomic_load(&current);
   if (!c)
     return inprof__fail(INPROF_ERR_NOT_RUNNING, "inprof_flush: the profiler is not running");
   uint64_t deadline = inprof__deadline_after_ms(timeout_ms);

@@ -10,9 +10,19 @@
  * - Frames after the first are return addresses: they are symbolized, and
  *   recorded in their Location, as addr - 1 (inside the call instruction), so
  *   a later re-symbolization by address lands on the caller's call line.
+ * - A Location has one Line per function at its address, innermost first:
+ *   the inlined calls, then the real function (the symbolizer's frame).
+ *   Function.name is the demangled name and system_name the raw symbol, so
+ *   pprof's C++ simplifier, which only shortens a name equal to its
+ *   system_name, leaves ns::burn(int) and <T as Trait>::f whole.
  * - An address with no symbol still gets a Location with its mapping and
  *   address but no Line; go tool pprof then shows it as the address within
- *   that object instead of losing the frame.
+ *   that object instead of losing the frame, and can symbolize it later.
+ * - Mapping flags say what its Locations carry: has_functions when every
+ *   one has a function; has_filenames and has_line_numbers when every one
+ *   was resolved with the object's debug info, and has_inline_frames when
+ *   that was with inlined frames on (false means a later symbolizer may do
+ *   better).
  * - The executable's mapping (found through AT_ENTRY) is listed first when
  *   known: pprof tools take the first mapping as the main binary.
  * Returns 0 on success, -1 when memory runs out (nothing is allocated then).
@@ -102,13 +112,20 @@ typedef struct builder {
   u64map map_idx;              /* mapping_info pointer -> index */
 
   Inprof__Pprof__Location *locs;
-  Inprof__Pprof__Line *lines;  /* lines[i] belongs to locs[i] if it has one */
-  size_t nlocs, locs_cap;
+  size_t *loc_first_line;      /* index in lines of locs[i]'s first Line */
+  size_t nlocs, locs_cap, first_cap;
   u64map loc_idx;              /* address -> index */
+  Inprof__Pprof__Line *lines;
+  size_t nlines, lines_cap;
+  struct map_stats {
+    uint32_t locs, with_function, from_dwarf;
+  } *mstats;                   /* per mapping, for its flags */
+  size_t mstats_cap;
+  int inline_frames;
 
   Inprof__Pprof__Function *funcs;
   size_t nfuncs, funcs_cap;
-  u64map func_idx;             /* name's string index -> index */
+  u64map func_idx;             /* hash of (name, system_name, file, line) -> index */
 
   Inprof__Pprof__Sample *samples;
   size_t nsamples;
@@ -173,6 +190,7 @@ static uint64_t mapping_id(builder *b, const inprof__mapping_info *m) {
   uint32_t idx;
   if (u64map_get(&b->map_idx, (uint64_t)(uintptr_t)m, &idx)) return idx + 1;
   if (grow((void **)&b->maps, &b->maps_cap, b->nmaps + 1, sizeof *b->maps) != 0 ||
+      grow((void **)&b->mstats, &b->mstats_cap, b->nmaps + 1, sizeof *b->mstats) != 0 ||
       u64map_put(&b->map_idx, (uint64_t)(uintptr_t)m, (uint32_t)b->nmaps) != 0) {
     b->failed = 1;
     return 0;
@@ -185,58 +203,82 @@ static uint64_t mapping_id(builder *b, const inprof__mapping_info *m) {
   pm->file_offset = m->file_offset;
   pm->filename = intern(b, m->path);
   pm->build_id = intern(b, m->build_id);
+  memset(&b->mstats[b->nmaps], 0, sizeof b->mstats[b->nmaps]);
   return ++b->nmaps;
 }
 
-static uint64_t function_id(builder *b, const char *name) {
-  int64_t si = intern(b, name);
+static uint64_t function_id(builder *b, const inprof__sym_line *l) {
+  int64_t name = intern(b, l->name);
+  int64_t sys = intern(b, l->system_name ? l->system_name : l->name);
+  int64_t file = intern(b, l->func_file);
+  int64_t start = l->func_line;
   if (b->failed) return 0;
+  uint64_t h = inprof__mix64((uint64_t)name ^ inprof__mix64((uint64_t)sys ^
+               inprof__mix64((uint64_t)file ^ inprof__mix64((uint64_t)start))));
   uint32_t idx;
-  if (u64map_get(&b->func_idx, (uint64_t)si, &idx)) return idx + 1;
+  /* Equal hashes of different functions probe on with h + 1, h + 2, ... */
+  uint64_t k = h;
+  for (;; k++) {
+    if (!u64map_get(&b->func_idx, k, &idx)) break;
+    const Inprof__Pprof__Function *f = &b->funcs[idx];
+    if (f->name == name && f->system_name == sys && f->filename == file &&
+        f->start_line == start)
+      return idx + 1;
+  }
   if (grow((void **)&b->funcs, &b->funcs_cap, b->nfuncs + 1, sizeof *b->funcs) != 0 ||
-      u64map_put(&b->func_idx, (uint64_t)si, (uint32_t)b->nfuncs) != 0) {
+      u64map_put(&b->func_idx, k, (uint32_t)b->nfuncs) != 0) {
     b->failed = 1;
     return 0;
   }
   Inprof__Pprof__Function *f = &b->funcs[b->nfuncs];
   inprof__pprof__function__init(f);
   f->id = b->nfuncs + 1;
-  f->name = si;
-  f->system_name = si;
+  f->name = name;
+  f->system_name = sys;
+  f->filename = file;
+  f->start_line = start;
   return ++b->nfuncs;
 }
 
 static uint64_t location_id(builder *b, uintptr_t addr) {
   uint32_t idx;
   if (u64map_get(&b->loc_idx, addr, &idx)) return idx + 1;
-  const char *fn = NULL;
-  const inprof__mapping_info *m = NULL;
-  inprof__symbolize(b->sym, addr, &fn, &m);
-  uint64_t mid = mapping_id(b, m);
-  uint64_t fid = fn ? function_id(b, fn) : 0;
+  inprof__sym_frame fr;
+  inprof__symbolize_frame(b->sym, addr, &fr);
+  uint64_t mid = mapping_id(b, fr.mapping);
   if (b->failed) return 0;
-  if (grow((void **)&b->locs, &b->locs_cap, b->nlocs + 1, sizeof *b->locs) != 0) {
+  if (grow((void **)&b->locs, &b->locs_cap, b->nlocs + 1, sizeof *b->locs) != 0 ||
+      grow((void **)&b->loc_first_line, &b->first_cap, b->nlocs + 1,
+           sizeof *b->loc_first_line) != 0 ||
+      grow((void **)&b->lines, &b->lines_cap, b->nlines + fr.nlines + 1, sizeof *b->lines) !=
+          0 ||
+      u64map_put(&b->loc_idx, addr, (uint32_t)b->nlocs) != 0) {
     b->failed = 1;
     return 0;
   }
-  /* lines grows with locs (same capacity), so line pointers are set later. */
-  size_t cap = b->locs_cap;
-  Inprof__Pprof__Line *lines = realloc(b->lines, cap * sizeof *lines);
-  if (!lines || u64map_put(&b->loc_idx, addr, (uint32_t)b->nlocs) != 0) {
-    if (lines) b->lines = lines;
-    b->failed = 1;
-    return 0;
-  }
-  b->lines = lines;
+  /* Line pointers are set at the end: lines may still move. */
   Inprof__Pprof__Location *l = &b->locs[b->nlocs];
   inprof__pprof__location__init(l);
   l->id = b->nlocs + 1;
   l->mapping_id = mid;
   l->address = addr;
-  inprof__pprof__line__init(&b->lines[b->nlocs]);
-  b->lines[b->nlocs].function_id = fid;
-  l->n_line = fid ? 1 : 0;
-  if (fid && mid) b->maps[mid - 1].has_functions = 1;
+  b->loc_first_line[b->nlocs] = b->nlines;
+  int all_named = fr.nlines > 0;
+  for (uint32_t i = 0; i < fr.nlines; i++) {
+    uint64_t fid = function_id(b, &fr.lines[i]);
+    if (b->failed) return 0;
+    Inprof__Pprof__Line *ln = &b->lines[b->nlines++];
+    inprof__pprof__line__init(ln);
+    ln->function_id = fid;
+    ln->line = fr.lines[i].line;
+    l->n_line++;
+  }
+  if (mid) {
+    struct map_stats *ms = &b->mstats[mid - 1];
+    ms->locs++;
+    ms->with_function += all_named;
+    ms->from_dwarf += fr.from_dwarf;
+  }
   return ++b->nlocs;
 }
 
@@ -305,7 +347,9 @@ static void builder_free(builder *b) {
   free(b->maps);
   u64map_free(&b->map_idx);
   free(b->locs);
+  free(b->loc_first_line);
   free(b->lines);
+  free(b->mstats);
   u64map_free(&b->loc_idx);
   free(b->funcs);
   u64map_free(&b->func_idx);
@@ -327,6 +371,7 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
   memset(&b, 0, sizeof b);
   b.sym = sym;
   b.meta = meta;
+  b.inline_frames = inprof__symbolizer_inlined_frames(sym);
   static const char *const type_names[INPROF__VT_COUNT][2] = {
       {"cpu-samples", "count"},   {"cpu-time", "nanoseconds"},
       {"alloc-samples", "count"}, {"alloc-space", "bytes"},
@@ -386,10 +431,9 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
 
   /* The main binary first, when its entry point is in a known object. */
   if (c.samples && sym) {
-    const char *fn;
-    const inprof__mapping_info *m = NULL;
-    if (inprof__symbolize(sym, (uintptr_t)getauxval(AT_ENTRY), &fn, &m) && m)
-      mapping_id(&b, m);
+    inprof__sym_frame fr;
+    if (inprof__symbolize_frame(sym, (uintptr_t)getauxval(AT_ENTRY), &fr) && fr.mapping)
+      mapping_id(&b, fr.mapping);
   }
   inprof__agg_foreach(agg, sample_visit, &b);
   if (b.failed) goto done;
@@ -397,16 +441,23 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
   Inprof__Pprof__Sample **sp = calloc(b.nsamples + 1, sizeof *sp);
   Inprof__Pprof__Mapping **mp = calloc(b.nmaps + 1, sizeof *mp);
   Inprof__Pprof__Location **lp = calloc(b.nlocs + 1, sizeof *lp);
-  Inprof__Pprof__Line **linep = calloc(b.nlocs + 1, sizeof *linep);
+  Inprof__Pprof__Line **linep = calloc(b.nlines + 1, sizeof *linep);
   Inprof__Pprof__Function **fp = calloc(b.nfuncs + 1, sizeof *fp);
   if (sp && mp && lp && linep && fp) {
     for (size_t i = 0; i < b.nsamples; i++) sp[i] = &b.samples[i];
-    for (size_t i = 0; i < b.nmaps; i++) mp[i] = &b.maps[i];
+    for (size_t i = 0; i < b.nmaps; i++) {
+      mp[i] = &b.maps[i];
+      const struct map_stats *ms = &b.mstats[i];
+      b.maps[i].has_functions = ms->locs && ms->with_function == ms->locs;
+      b.maps[i].has_filenames = b.maps[i].has_line_numbers =
+          ms->locs && ms->from_dwarf == ms->locs;
+      b.maps[i].has_inline_frames = b.maps[i].has_line_numbers && b.inline_frames;
+    }
+    for (size_t i = 0; i < b.nlines; i++) linep[i] = &b.lines[i];
     for (size_t i = 0; i < b.nfuncs; i++) fp[i] = &b.funcs[i];
     for (size_t i = 0; i < b.nlocs; i++) {
       lp[i] = &b.locs[i];
-      linep[i] = &b.lines[i];
-      if (b.locs[i].n_line) b.locs[i].line = &linep[i];
+      if (b.locs[i].n_line) b.locs[i].line = &linep[b.loc_first_line[i]];
     }
     prof.n_sample_type = b.ncols;
     prof.sample_type = type_ptrs;

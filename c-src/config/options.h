@@ -21,6 +21,11 @@
 #define INPROF__UPLOAD_PERIOD_MIN_MS 10u
 #define INPROF__UPLOAD_PERIOD_MAX_MS (24u * 3600u * 1000u)
 #define INPROF__HEAP_SAMPLE_BYTES_MAX (1ull << 40)
+/* Symbolizer memory cap; 0 = no cap. The default holds a Rust service's
+ * line tables but not libc6-dbg's compressed DWARF (about 18 MiB once
+ * opened; libc is then named from that file's symbol table). */
+#define INPROF__SYMBOLIZER_MAX_MB_LIMIT (1u << 20)
+#define INPROF__DEFAULT_SYMBOLIZER_MAX_MB 16u
 
 /*
  * Types:
@@ -69,7 +74,11 @@
     INPROF__DEFAULT_CONNECT_TIMEOUT_MS)                                              \
   X(U32, "INPROF_UPLOAD_TIMEOUT_MS", upload_timeout_ms, 1, INPROF__TIMEOUT_MAX_MS,   \
     INPROF__DEFAULT_UPLOAD_TIMEOUT_MS)                                               \
-  X(LOG_LEVEL, "INPROF_LOG_LEVEL", log_level, 0, INPROF__LOG_DEBUG, 0)
+  X(LOG_LEVEL, "INPROF_LOG_LEVEL", log_level, 0, INPROF__LOG_DEBUG, 0)              \
+  X(BOOL, "INPROF_INLINED_FRAMES", inlined_frames, 0, 1, 1)                          \
+  X(U32, "INPROF_SYMBOLIZER_MAX_MB", symbolizer_max_mb, 0,                           \
+    INPROF__SYMBOLIZER_MAX_MB_LIMIT, INPROF__DEFAULT_SYMBOLIZER_MAX_MB)              \
+  X(STR, "INPROF_DEBUG_DIRS", debug_dirs, 0, 0, 0)
 
 /* The inprof__settings field type of each option type. */
 #define INPROF__OPT_CTYPE_BOOL uint32_t

@@ -125,8 +125,15 @@ static uint64_t rd_fixed(cfi_reader *r, unsigned n) {
     r->p = r->end;
     return 0;
   }
-  uint64_t v = 0;
-  memcpy(&v, r->p, n); /* little-endian */
+  /* Fixed-size copies, inlined: no call to memcpy (or a sanitizer's
+   * interceptor of it) from a signal handler. Little-endian. */
+  uint64_t v;
+  switch (n) {
+  case 1: v = r->p[0]; break;
+  case 2: { uint16_t x; __builtin_memcpy(&x, r->p, 2); v = x; break; }
+  case 4: { uint32_t x; __builtin_memcpy(&x, r->p, 4); v = x; break; }
+  default: __builtin_memcpy(&v, r->p, 8); break;
+  }
   r->p += n;
   return v;
 }
@@ -493,8 +500,9 @@ static int parse_cie(const inprof__unwind_object *o, const uint8_t *cie, cie_inf
   while (r.p < r.end && *r.p) r.p++;
   if (r.p >= r.end) return 0;
   r.p++;
-  memset(ci, 0, sizeof *ci);
   ci->fde_enc = 0;
+  ci->has_z = 0;
+  ci->signal_frame = 0;
   ci->code_align = rd_uleb(&r);
   ci->data_align = rd_sleb(&r);
   ci->ra_reg = version == 1 ? rd_u8(&r) : (uint32_t)rd_uleb(&r);

@@ -5,7 +5,8 @@
  * full the oldest profile is dropped) and the upload thread does the rest
  * through export/http_transfer.c. Stop uploads what is queued and returns
  * by its deadline; a transfer still running then is aborted by the thread
- * itself, which frees what it holds.
+ * itself, which frees what it holds. Stop reports whether anything queued
+ * was given up at the deadline, so inprof_stop can say so (TIMEOUT).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +24,8 @@
 /* Queue bounds: a few periods' worth; older profiles are less useful. */
 #define QUEUE_CAP 4
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)
+/* How close to the abort deadline a failed upload counts as cut by it. */
+#define ABORT_SLACK_MS 20
 
 typedef struct job {
   uint8_t *pprof;
@@ -37,6 +40,8 @@ typedef struct ctx {
   unsigned qhead, qlen;
   size_t qbytes;
   int stopping, done;
+  unsigned abandoned;           /* profiles given up at the stop deadline */
+  uint64_t abort_at_ns;         /* MONOTONIC; 0 until stop */
   _Atomic int refs;             /* stop's and the thread's */
   pthread_t thread;
   inprof__http_conn *conn;
@@ -147,24 +152,34 @@ INPROF__HIDDEN void inprof__http_submit(const uint8_t *pprof, size_t len,
   ctx_release(c);
 }
 
-INPROF__HIDDEN void inprof__http_stop(uint64_t deadline_ns) {
+INPROF__HIDDEN void inprof__http_atfork_child(void) {
+  /* The upload thread does not exist in the child and g_lock may be held by
+   * a thread that does not either: forget the queue (its memory is left
+   * alone) so that a start in the child creates its own. */
+  pthread_mutex_init(&g_lock, NULL);
+  g_ctx = NULL;
+}
+
+INPROF__HIDDEN int inprof__http_stop(uint64_t deadline_ns) {
   pthread_mutex_lock(&g_lock);
   ctx *c = g_ctx;
   g_ctx = NULL;
   pthread_mutex_unlock(&g_lock);
-  if (!c) return;
+  if (!c) return 0;
 
   pthread_mutex_lock(&c->lock);
   c->stopping = 1;
   /* The thread gives up a little early so that stop can still join it. */
   uint64_t now = inprof__now_ns(CLOCK_MONOTONIC), abort_at = deadline_ns;
   if (deadline_ns > now + 200 * INPROF__NS_PER_MS) abort_at -= 30 * INPROF__NS_PER_MS;
+  c->abort_at_ns = abort_at;
   inprof__http_conn_abort_at(c->conn, abort_at);
   pthread_cond_broadcast(&c->cond);
   while (!c->done) {
     if (inprof__sync_wait_until(&c->cond, &c->lock, deadline_ns) == ETIMEDOUT) break;
   }
   int done = c->done;
+  int abandoned = !done || c->abandoned > 0;
   pthread_mutex_unlock(&c->lock);
   if (done) {
     pthread_join(c->thread, NULL);
@@ -174,6 +189,7 @@ INPROF__HIDDEN void inprof__http_stop(uint64_t deadline_ns) {
     inprof__log(INPROF__LOG_WARN, "stop: upload still in progress at the deadline, abandoned");
   }
   ctx_release(c);
+  return abandoned;
 }
 
 static void *upload_main(void *arg) {
@@ -191,12 +207,25 @@ static void *upload_main(void *arg) {
     c->qlen--;
     c->qbytes -= j.len;
     pthread_mutex_unlock(&c->lock);
-    if (!session || inprof__http_conn_aborted(c->conn))
+    int skipped = 0, failed = 0;
+    uint64_t ended = 0;
+    if (!session || inprof__http_conn_aborted(c->conn)) {
       INPROF__COUNT(uploads_dropped, 1);
-    else
+      skipped = session != NULL;
+    } else {
+      uint64_t ok_before = atomic_load(&inprof__stats.uploads_ok);
       inprof__http_upload(c->conn, session, j.pprof, j.len, &j.meta);
+      failed = atomic_load(&inprof__stats.uploads_ok) == ok_before;
+      ended = inprof__now_ns(CLOCK_MONOTONIC);
+    }
     free(j.pprof);
     pthread_mutex_lock(&c->lock);
+    /* A failure that ended at the abort deadline was cut by it (the
+     * transfer's own timeout is clipped to it, and may fire a millisecond
+     * early); one that ended well before it was the agent's answer. */
+    if (skipped || (failed && c->abort_at_ns &&
+                    ended + ABORT_SLACK_MS * INPROF__NS_PER_MS >= c->abort_at_ns))
+      c->abandoned++;
   }
   c->done = 1;
   pthread_cond_broadcast(&c->cond);

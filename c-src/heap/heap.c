@@ -27,7 +27,12 @@
  *  - Stacks are interned per (thread, stack) in a chained table under one
  *    mutex; each record carries this period's allocation estimates and a
  *    reference count of the live entries pointing at it. The collector emits
- *    one aggregate entry per record and frees records nobody uses any more.
+ *    one aggregate entry per record and returns records nobody uses any more
+ *    to a pool (per power-of-two frame count) carved from mapped chunks.
+ *  - Small stacks: every function the hooks call is bound at start
+ *    (heap_warm_up), and a sample is skipped (counted) when the stack has no
+ *    room for its frames array, so a hook on a small sigaltstack never
+ *    overflows it.
  *
  * Sampling maths: the distance to the next sampled byte is exponential with
  * mean R (heap_sample_bytes), so an allocation of s bytes is sampled with
@@ -35,14 +40,31 @@
  * allocations of s bytes. The weight is computed per sample from its own
  * size (never from a per-stack average size) and stored with the live entry.
  *
- * Locks: stack lock S, then shard locks L0..L15 in index order. An insert
- * holds S and one L; a free holds one L; the collector holds one L at a time,
- * then S; stop and fork hold all. Any code holding one of these locks sets
- * tls_in_heap, and the hooks do nothing on a thread that has it set, so an
- * allocation made under our locks (table growth, the aggregate, libunwind)
- * cannot re-enter and deadlock. Allocations made under inprof__in_profiler
- * (the collector, exporters) are not sampled; their frees are still looked
- * up, so a sampled host block freed by profiler code does not stay live.
+ * Locks: stack lock S, then shard locks L0..L15 in index order, and the
+ * collector's own lock C (heap_collect_mu) outermost, taken by the collector
+ * only. An insert holds S and one L; a free holds one L; the collector holds
+ * C, then one L at a time, then S; the invariant check holds S and every L.
+ * Nothing waits for anything while holding S or an L: no malloc/free, no
+ * unwinding, no other library lock is taken under them (tables and stack
+ * records come from mmap'd memory, mapped with no heap lock held), so a
+ * thread that blocks on S or an L always gets it, even when the thread
+ * holding it was interrupted by a signal whose handler is inside malloc.
+ * The collector calls the aggregate (which mallocs) holding only C, which no
+ * hook ever takes.
+ *
+ * Re-entry (a host signal handler calling the hooks): code that holds a heap
+ * lock or unwinds for a sample runs with tls_in_heap set. A hook on a thread
+ * that has it set was called from a handler that interrupted that code: an
+ * allocation is dropped (counted), a free is kept in a small per-thread list
+ * and matched when the interrupted code leaves, so neither waits for a lock
+ * its own thread holds. Allocations made under inprof__in_profiler (the
+ * collector, exporters) are not sampled; their frees are still looked up, so
+ * a sampled host block freed by profiler code does not stay live.
+ *
+ * Fork: nothing here is held across fork. The child (inprof__heap_atfork_child)
+ * re-initializes every heap lock and starts with empty tables: a table another
+ * parent thread was changing at the fork cannot be trusted, so the parent's
+ * tables and records are left mapped in the child and never touched again.
  *
  * Lifetime: the live table persists across periods and across stop/start.
  * inprof__heap_stop() only stops sampling new allocations: frees are still
@@ -50,6 +72,10 @@
  * so it stays exact, the final export after stop still reports the live heap,
  * and after a restart blocks allocated before the stop still count as in use.
  * The tables are kept (bounded as below) until the process exits.
+ *
+ * Sizes: a size of 2^63 bytes or more is a valid argument; every sum and
+ * estimate is kept in doubles and rounded with saturation, so the profile
+ * shows at most INT64_MAX and never wraps negative.
  *
  * Bounds (drops counted in heap_samples_dropped, never blocking):
  *  - HEAP_MAX_LIVE live entries (1M: 32 bytes each, at most 64 MiB of table
@@ -60,9 +86,10 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -88,11 +115,21 @@
 #define HEAP_STACK_BUCKETS (1u << 14)
 #define HEAP_MAX_STACKS (1u << 16)
 #define HEAP_MAX_STACK_BYTES (64u << 20)
+/* Stack records come in power-of-two frame counts 1..INPROF_MAX_FRAMES_LIMIT
+ * (512 = 2^9), carved from 1 MiB mapped chunks and reused per class. */
+#define HEAP_CLASSES 10
+#define HEAP_CHUNK_BYTES ((size_t)1 << 20)
+/* Frees a signal handler made while its thread was inside heap code. */
+#define HEAP_DEFERRED 16
 /*
  * Frames between inprof__unwind_here's caller and the allocating code:
- * heap_alloc_slow and inprof_record_alloc (neither is inlined nor tail-called).
+ * heap_sample, heap_alloc_slow and inprof_record_alloc (none is inlined nor
+ * tail-called).
  */
-#define HEAP_SKIP_FRAMES 2
+#define HEAP_SKIP_FRAMES 3
+/* Stack heap_sample needs besides its frames array (its own frame, the
+ * table code, a mutex call), checked before it is entered. */
+#define HEAP_SAMPLE_STACK 1024u
 
 /* ------------------------------------------------------------ per thread */
 
@@ -100,7 +137,13 @@ static __thread uint64_t tls_countdown HEAP_TLS;
 static __thread uint64_t tls_rng HEAP_TLS;
 static __thread uint32_t tls_gen HEAP_TLS;
 static __thread uint32_t tls_tid HEAP_TLS;
-static __thread int tls_in_heap HEAP_TLS;
+/* Set while this thread holds a heap lock or unwinds for a sample; a signal
+ * handler on this thread may read it at any instruction. */
+static __thread volatile sig_atomic_t tls_in_heap HEAP_TLS;
+/* Appended to by handlers (tls_in_heap set), popped by heap_leave; the
+ * count is atomic because either side may interrupt the other. */
+static __thread uintptr_t tls_deferred[HEAP_DEFERRED] HEAP_TLS;
+static __thread _Atomic uint32_t tls_ndeferred HEAP_TLS;
 
 /* ---------------------------------------------------------------- global */
 
@@ -120,17 +163,18 @@ static _Atomic uint64_t heap_live;
  * other shards' bits, hence the atomic or/and.
  */
 static _Atomic uint64_t heap_filter[HEAP_FILTER_SIZE / 64];
-static uint32_t heap_filter_count[HEAP_FILTER_SIZE];
 
 typedef struct heap_stack {
-  struct heap_stack *next;
+  struct heap_stack *next;      /* bucket chain, or the class's free list */
+  struct heap_stack *report_next; /* the collector's list while reported */
   uint64_t hash;
   _Atomic uint32_t refs;        /* live entries pointing here */
   uint32_t tid;
   uint32_t nframes;
-  uint32_t pad;
+  uint32_t cls;                 /* pool size class */
   double alloc_count, alloc_bytes; /* this period; under S */
   double inuse_count, inuse_bytes; /* collector scratch */
+  int64_t report[INPROF__VT_COUNT]; /* collector only */
   uintptr_t frames[];
 } heap_stack;
 
@@ -143,7 +187,7 @@ typedef struct heap_entry {
 
 typedef struct heap_shard {
   pthread_mutex_t mu;
-  heap_entry *slots;
+  heap_entry *slots;            /* mapped, cap entries */
   uint32_t cap;                 /* power of two, or 0 */
   uint32_t count;
 } __attribute__((aligned(64))) heap_shard;
@@ -157,12 +201,96 @@ static heap_shard heap_shards[HEAP_SHARDS] = {
 #undef HEAP_SHARD_INIT
 };
 
+/*
+ * The big tables, mapped at the first start rather than static: a forked
+ * child drops them by forgetting one pointer, instead of clearing (and so
+ * copying) 384 KiB of pages in every child of a profiled process.
+ */
+typedef struct heap_tables {
+  heap_stack *buckets[HEAP_STACK_BUCKETS];    /* under S */
+  uint32_t filter_count[HEAP_FILTER_SIZE];    /* slot fi under L(fi % 16) */
+} heap_tables;
+static _Atomic(heap_tables *) heap_tab;
+
 static pthread_mutex_t heap_stack_mu = PTHREAD_MUTEX_INITIALIZER;
-static heap_stack *heap_buckets[HEAP_STACK_BUCKETS];
+/* Under S: the record count and bytes, and the record pool. */
 static uint32_t heap_nstacks;
 static size_t heap_stack_bytes;
+static heap_stack *heap_pool_free[HEAP_CLASSES];
+static char *heap_pool_bump;
+static size_t heap_pool_left;
+/* A mapped chunk no one uses yet: filled with no lock held, taken under S. */
+static _Atomic(void *) heap_pool_spare;
 
 static pthread_mutex_t heap_collect_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------- memory */
+
+/* mmap, never malloc: callable from a signal handler that interrupted malloc. */
+static void *heap_map(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void heap_unmap(void *p, size_t bytes) {
+  if (p) munmap(p, bytes);
+}
+
+static inline heap_tables *heap_tables_get(void) {
+  return atomic_load_explicit(&heap_tab, memory_order_acquire);
+}
+
+static uint32_t heap_class(uint32_t nframes) {
+  uint32_t cls = 0;
+  while (cls + 1 < HEAP_CLASSES && ((uint32_t)1 << cls) < nframes) cls++;
+  return cls;
+}
+
+static size_t heap_class_bytes(uint32_t cls) {
+  return sizeof(heap_stack) + ((size_t)1 << cls) * sizeof(uintptr_t);
+}
+
+/* With no heap lock held: makes sure a chunk is ready for the next record. */
+static void heap_pool_refill(void) {
+  if (atomic_load_explicit(&heap_pool_spare, memory_order_relaxed)) return;
+  void *chunk = heap_map(HEAP_CHUNK_BYTES);
+  void *expected = NULL;
+  if (chunk && !atomic_compare_exchange_strong(&heap_pool_spare, &expected, chunk))
+    heap_unmap(chunk, HEAP_CHUNK_BYTES);
+}
+
+/* Under S. NULL when no memory is ready (the caller drops the sample). */
+static heap_stack *heap_pool_get(uint32_t cls) {
+  heap_stack *st = heap_pool_free[cls];
+  if (st) {
+    heap_pool_free[cls] = st->next;
+  } else {
+    size_t need = heap_class_bytes(cls);
+    if (heap_pool_left < need) {
+      void *chunk = atomic_exchange(&heap_pool_spare, NULL);
+      /* Another thread took the spare since this one refilled it: map one
+       * here. mmap is a system call, not the allocator, so it cannot wait
+       * for a lock the interrupted code holds. */
+      if (!chunk) chunk = heap_map(HEAP_CHUNK_BYTES);
+      if (!chunk) return NULL;
+      /* The old chunk's tail (less than one record) is given up. */
+      heap_pool_bump = chunk;
+      heap_pool_left = HEAP_CHUNK_BYTES;
+    }
+    st = (heap_stack *)(void *)heap_pool_bump;
+    heap_pool_bump += need;
+    heap_pool_left -= need;
+  }
+  memset(st, 0, sizeof *st);
+  st->cls = cls;
+  return st;
+}
+
+/* Under S. */
+static void heap_pool_put(heap_stack *st) {
+  st->next = heap_pool_free[st->cls];
+  heap_pool_free[st->cls] = st;
+}
 
 /* ------------------------------------------------------------- hashing */
 
@@ -189,23 +317,74 @@ static uint64_t heap_draw(uint64_t rate) {
   return inprof__rng_exp(&tls_rng, rate);
 }
 
+/* Rounds an estimate into a profile value: never negative, at most INT64_MAX
+ * (an allocation of 2^63 bytes or more must not wrap). */
+static int64_t heap_round(double v) {
+  if (!(v > 0)) return 0; /* also NaN */
+  if (v >= 9223372036854775807.0) return INT64_MAX; /* 2^63 as a double */
+  return (int64_t)llround(v);
+}
+
+/* ------------------------------------------------------------- guard */
+
+static void heap_free_entry(uintptr_t p, uint32_t fi);
+
+/* Marks this thread as inside heap code; returns the previous mark. */
+static inline int heap_enter(void) {
+  int prev = tls_in_heap;
+  tls_in_heap = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  return prev;
+}
+
+/*
+ * Leaves heap code, first matching the frees a signal handler deferred
+ * meanwhile. They are popped with the mark still set, so a handler arriving
+ * now only appends (never pops); a free appended after the last pop but
+ * before the mark is cleared is caught by the check after clearing.
+ */
+static inline void heap_leave(int prev) {
+  if (prev) {
+    tls_in_heap = prev;
+    return;
+  }
+  for (;;) {
+    uint32_t n = atomic_load_explicit(&tls_ndeferred, memory_order_relaxed);
+    while (n > 0) {
+      uintptr_t p = tls_deferred[n - 1];
+      if (!atomic_compare_exchange_weak_explicit(&tls_ndeferred, &n, n - 1,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        continue; /* a handler appended meanwhile: n is reloaded */
+      heap_free_entry(p, heap_filter_index(p));
+      n = atomic_load_explicit(&tls_ndeferred, memory_order_relaxed);
+    }
+    atomic_signal_fence(memory_order_seq_cst);
+    tls_in_heap = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (HEAP_LIKELY(atomic_load_explicit(&tls_ndeferred, memory_order_relaxed) == 0)) return;
+    tls_in_heap = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+  }
+}
+
 /* ----------------------------------------------------------- stack table */
 
 /* Under S. Returns the record with a new reference, or NULL (drop). */
-static heap_stack *heap_stack_intern(uint32_t tid, const uintptr_t *frames,
+static heap_stack *heap_stack_intern(heap_tables *tab, uint32_t tid, const uintptr_t *frames,
                                      uint32_t n, double count, double bytes) {
   uint64_t h = inprof__stack_hash(tid, frames, n);
-  heap_stack **bucket = &heap_buckets[h & (HEAP_STACK_BUCKETS - 1)];
+  heap_stack **bucket = &tab->buckets[h & (HEAP_STACK_BUCKETS - 1)];
   heap_stack *st;
   for (st = *bucket; st; st = st->next)
     if (st->hash == h && st->tid == tid && st->nframes == n &&
         memcmp(st->frames, frames, n * sizeof *frames) == 0)
       break;
   if (!st) {
-    size_t sz = sizeof *st + n * sizeof *frames;
+    uint32_t cls = heap_class(n);
+    size_t sz = heap_class_bytes(cls);
     if (heap_nstacks >= HEAP_MAX_STACKS || heap_stack_bytes + sz > HEAP_MAX_STACK_BYTES)
       return NULL;
-    st = calloc(1, sz);
+    st = heap_pool_get(cls);
     if (!st) return NULL;
     st->hash = h;
     st->tid = tid;
@@ -220,6 +399,17 @@ static heap_stack *heap_stack_intern(uint32_t tid, const uintptr_t *frames,
   st->alloc_bytes += bytes;
   atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
   return st;
+}
+
+/* Under S: unlinks an unused record and returns it to the pool. */
+static void heap_stack_release(heap_tables *tab, heap_stack *st) {
+  heap_stack **link = &tab->buckets[st->hash & (HEAP_STACK_BUCKETS - 1)];
+  while (*link && *link != st) link = &(*link)->next;
+  if (!*link) return;
+  *link = st->next;
+  heap_nstacks--;
+  heap_stack_bytes -= heap_class_bytes(st->cls);
+  heap_pool_put(st);
 }
 
 /* -------------------------------------------------------------- shards */
@@ -245,20 +435,38 @@ static void heap_shard_place(heap_shard *sh, const heap_entry *e) {
   sh->slots[i] = *e;
 }
 
-/* Under the shard lock; keeps the load factor at most 1/2. */
-static bool heap_shard_reserve(heap_shard *sh) {
-  if ((sh->count + 1) * 2 <= sh->cap) return true;
-  uint32_t ncap = sh->cap ? sh->cap * 2 : HEAP_SHARD_MIN_CAP;
-  heap_entry *ns = calloc(ncap, sizeof *ns);
-  if (!ns) return false;
-  heap_entry *old = sh->slots;
+/* Under the shard lock: room for one more entry at load factor at most 1/2. */
+static inline bool heap_shard_has_room(const heap_shard *sh) {
+  return sh->count < HEAP_SHARD_MAX_LIVE && (sh->count + 1) * 2 <= sh->cap;
+}
+
+/*
+ * With no heap lock held: grows sh when its next insert would need it. The
+ * bigger table is mapped with the lock dropped and swapped in only if no
+ * other thread grew the shard meanwhile; the loser's table is unmapped.
+ */
+static void heap_shard_grow(heap_shard *sh) {
+  pthread_mutex_lock(&sh->mu);
   uint32_t ocap = sh->cap;
-  sh->slots = ns;
-  sh->cap = ncap;
-  for (uint32_t i = 0; i < ocap; i++)
-    if (old[i].ptr) heap_shard_place(sh, &old[i]);
-  free(old);
-  return true;
+  bool need = sh->count < HEAP_SHARD_MAX_LIVE && !heap_shard_has_room(sh);
+  pthread_mutex_unlock(&sh->mu);
+  if (!need) return;
+  uint32_t ncap = ocap ? ocap * 2 : HEAP_SHARD_MIN_CAP;
+  heap_entry *ns = heap_map((size_t)ncap * sizeof *ns);
+  if (!ns) return;
+  heap_entry *old = NULL;
+  pthread_mutex_lock(&sh->mu);
+  if (sh->cap == ocap) {
+    old = sh->slots;
+    sh->slots = ns;
+    sh->cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++)
+      if (old[i].ptr) heap_shard_place(sh, &old[i]);
+    ns = NULL;
+  }
+  pthread_mutex_unlock(&sh->mu);
+  heap_unmap(ns, (size_t)ncap * sizeof *ns);
+  heap_unmap(old, (size_t)ocap * sizeof *old);
 }
 
 /* Under the shard lock: backward shift deletion keeps probes tombstone-free. */
@@ -284,14 +492,14 @@ static inline int heap_filter_test(uint32_t fi) {
 }
 
 /* Under the lock of shard fi % 16. */
-static void heap_filter_inc(uint32_t fi) {
-  if (heap_filter_count[fi]++ == 0)
+static void heap_filter_inc(heap_tables *tab, uint32_t fi) {
+  if (tab->filter_count[fi]++ == 0)
     atomic_fetch_or_explicit(&heap_filter[fi >> 6], (uint64_t)1 << (fi & 63),
                              memory_order_relaxed);
 }
 
-static void heap_filter_dec(uint32_t fi) {
-  if (--heap_filter_count[fi] == 0)
+static void heap_filter_dec(heap_tables *tab, uint32_t fi) {
+  if (--tab->filter_count[fi] == 0)
     atomic_fetch_and_explicit(&heap_filter[fi >> 6], ~((uint64_t)1 << (fi & 63)),
                               memory_order_relaxed);
 }
@@ -308,7 +516,7 @@ static void heap_unlock_all(void) {
   pthread_mutex_unlock(&heap_stack_mu);
 }
 
-/* Records a sampled block; tls_in_heap is set by the caller. */
+/* Records a sampled block; the caller has entered heap code (heap_enter). */
 static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
                         const uintptr_t *frames, uint32_t n) {
   double weight = 1.0 / -expm1(-(double)size / (double)rate);
@@ -316,14 +524,19 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
   uint32_t fi = heap_filter_index(p);
   heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
 
+  /* Memory first, with no lock held. */
+  heap_pool_refill();
+  heap_shard_grow(sh);
+
   pthread_mutex_lock(&heap_stack_mu);
+  heap_tables *tab = heap_tables_get();
   /* Checked under S: a stop that already cleared the tables must win. */
-  if (!atomic_load_explicit(&heap_enabled, memory_order_relaxed) ||
+  if (!tab || !atomic_load_explicit(&heap_enabled, memory_order_relaxed) ||
       atomic_load_explicit(&heap_gen, memory_order_relaxed) != gen) {
     pthread_mutex_unlock(&heap_stack_mu);
     return;
   }
-  heap_stack *st = heap_stack_intern(tid, frames, n, weight, weight * (double)size);
+  heap_stack *st = heap_stack_intern(tab, tid, frames, n, weight, weight * (double)size);
   if (!st) {
     pthread_mutex_unlock(&heap_stack_mu);
     INPROF__COUNT(heap_samples_dropped, 1);
@@ -339,11 +552,11 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
     e->size = size;
     e->weight = weight;
     e->stack = st;
-  } else if (sh->count < HEAP_SHARD_MAX_LIVE && heap_shard_reserve(sh)) {
+  } else if (heap_shard_has_room(sh)) {
     heap_entry ne = {.ptr = p, .size = size, .weight = weight, .stack = st};
     heap_shard_place(sh, &ne);
     sh->count++;
-    heap_filter_inc(fi);
+    heap_filter_inc(tab, fi);
     atomic_fetch_add_explicit(&heap_live, 1, memory_order_relaxed);
   } else {
     /* Counted in this period's allocations, but not tracked as live. */
@@ -354,10 +567,25 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
   pthread_mutex_unlock(&heap_stack_mu);
 }
 
+/* Unwinds and records one sampled block. Its own function so that the
+ * frames array (sized by max_frames) is only on the stack while sampling. */
+static __attribute__((noinline)) void heap_sample(uintptr_t p, uint64_t size, uint64_t rate,
+                                                  uint32_t gen, uint32_t max) {
+  uintptr_t frames[max];
+  uint32_t n = inprof__unwind_here(frames, max, HEAP_SKIP_FRAMES);
+  heap_record(p, size, rate, gen, frames, n);
+  __asm__ volatile("" ::: "memory");
+}
+
 static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
-  if (tls_in_heap) return; /* our own allocation, made under our locks */
   if (!atomic_load_explicit(&heap_enabled, memory_order_acquire)) {
     tls_countdown = HEAP_RECHECK_BYTES;
+    return;
+  }
+  if (tls_in_heap) {
+    /* A signal handler interrupted this thread's heap code: taking a lock or
+     * unwinding now could wait for the interrupted code itself. */
+    if (ptr && !inprof__in_profiler) INPROF__COUNT(heap_samples_dropped, 1);
     return;
   }
   int saved_errno = errno;
@@ -380,35 +608,55 @@ static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
     return;
   }
 
-  int prev_in_profiler = inprof__in_profiler;
-  inprof__in_profiler = 1;
-  tls_in_heap = 1;
-  uintptr_t frames[INPROF_MAX_FRAMES_LIMIT];
   uint32_t max = atomic_load_explicit(&heap_max_frames, memory_order_relaxed);
   if (max == 0 || max > INPROF_MAX_FRAMES_LIMIT) max = INPROF_MAX_FRAMES_LIMIT;
-  uint32_t n = inprof__unwind_here(frames, max, HEAP_SKIP_FRAMES);
-  heap_record((uintptr_t)ptr, size, rate, gen, frames, n);
-  tls_in_heap = 0;
+  /* A hook may run on a nearly full stack (a small sigaltstack): without
+   * room for the frames array, the sample is skipped, never overflowed. */
+  if (!inprof__unwind_stack_room((size_t)max * sizeof(uintptr_t) + HEAP_SAMPLE_STACK)) {
+    INPROF__COUNT(heap_samples_dropped, 1);
+    errno = saved_errno;
+    return;
+  }
+  int prev = heap_enter();
+  int prev_in_profiler = inprof__in_profiler;
+  inprof__in_profiler = 1;
+  heap_sample((uintptr_t)ptr, size, rate, gen, max);
   inprof__in_profiler = prev_in_profiler;
+  heap_leave(prev);
   errno = saved_errno;
 }
 
-static __attribute__((noinline)) void heap_free_slow(uintptr_t p, uint32_t fi) {
-  if (tls_in_heap) return;
-  int saved_errno = errno;
+/* Removes p's live entry, if any; the caller has entered heap code. */
+static void heap_free_entry(uintptr_t p, uint32_t fi) {
   heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
-  tls_in_heap = 1;
   pthread_mutex_lock(&sh->mu);
   heap_entry *e = heap_shard_find(sh, p);
   if (e) {
     /* Under L: the entry's reference keeps the record alive until here. */
     atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
     heap_shard_erase(sh, e);
-    heap_filter_dec(fi);
+    heap_filter_dec(heap_tables_get(), fi);
     atomic_fetch_sub_explicit(&heap_live, 1, memory_order_relaxed);
   }
   pthread_mutex_unlock(&sh->mu);
-  tls_in_heap = 0;
+}
+
+static __attribute__((noinline)) void heap_free_slow(uintptr_t p, uint32_t fi) {
+  if (tls_in_heap) {
+    /* A handler interrupted this thread's heap code, which may hold the
+     * shard lock: matched when that code leaves (heap_leave). A slot is
+     * reserved first, so a handler interrupting this one cannot take it. */
+    uint32_t n = atomic_fetch_add_explicit(&tls_ndeferred, 1, memory_order_relaxed);
+    if (n < HEAP_DEFERRED)
+      tls_deferred[n] = p;
+    else
+      atomic_fetch_sub_explicit(&tls_ndeferred, 1, memory_order_relaxed);
+    return;
+  }
+  int saved_errno = errno;
+  int prev = heap_enter();
+  heap_free_entry(p, fi);
+  heap_leave(prev);
   errno = saved_errno;
 }
 
@@ -435,35 +683,88 @@ INPROF_EXPORT void inprof_record_free(void *ptr) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-/* Fork hooks, called from api.c's one registration (lock order there). */
-INPROF__HIDDEN void inprof__heap_atfork_prepare(void) {
-  tls_in_heap = 1;
-  heap_lock_all();
-}
-
-INPROF__HIDDEN void inprof__heap_atfork_parent(void) {
-  heap_unlock_all();
-  tls_in_heap = 0;
-}
-
 INPROF__HIDDEN void inprof__heap_atfork_child(void) {
   /*
-   * The child has no collector (collect/collector.c forgets it), so it samples
-   * nothing until it starts the profiler itself. Its heap is a copy of the
-   * parent's: the live table stays right and frees keep being matched.
+   * Called in the child only (api.c takes no heap lock before fork). Another
+   * parent thread may have held any heap lock, or been half way through a
+   * table change, at the fork: re-initialize every lock and start from empty
+   * tables. The parent's tables, records and pool are left mapped in the
+   * child and never touched again (a leak of at most their size, instead of
+   * trusting a possibly inconsistent table). Blocks allocated before the
+   * fork are no longer tracked: the child's profile starts empty.
    */
   atomic_store_explicit(&heap_enabled, 0, memory_order_relaxed);
-  heap_unlock_all();
+  pthread_mutex_init(&heap_collect_mu, NULL);
+  pthread_mutex_init(&heap_stack_mu, NULL);
+  for (uint32_t i = 0; i < HEAP_SHARDS; i++) {
+    pthread_mutex_init(&heap_shards[i].mu, NULL);
+    heap_shards[i].slots = NULL;
+    heap_shards[i].cap = heap_shards[i].count = 0;
+  }
+  /* Only a process that ever sampled has bits to clear (and pages to copy). */
+  if (atomic_load_explicit(&heap_tab, memory_order_relaxed))
+    memset((void *)heap_filter, 0, sizeof heap_filter);
+  atomic_store_explicit(&heap_tab, NULL, memory_order_relaxed);
+  atomic_store_explicit(&heap_live, 0, memory_order_relaxed);
+  heap_nstacks = 0;
+  heap_stack_bytes = 0;
+  memset(heap_pool_free, 0, sizeof heap_pool_free);
+  heap_pool_bump = NULL;
+  heap_pool_left = 0;
+  /* The spare chunk is either untouched or NULL: it stays usable. */
   /* The forking thread is the child's only thread: fix its cached identity. */
   tls_in_heap = 0;
+  atomic_store_explicit(&tls_ndeferred, 0, memory_order_relaxed);
   tls_tid = 0;
   tls_rng = 0;
 }
 
+/*
+ * Calls once, in normal context, every library function the hooks reach, so
+ * that each is bound now: a hook's first call through lazy binding
+ * (_dl_runtime_resolve saves the whole vector state on the stack) would
+ * overflow a small signal stack. The volatile inputs keep the compiler from
+ * folding the calls away.
+ */
+static void heap_warm_up(void) {
+  static volatile double one = 1.0, dsink;
+  static volatile size_t n = 8;
+  static volatile long lsink;
+  uint64_t st = inprof__rng_seed(0);
+  lsink = (long)inprof__rng_exp(&st, 4096);
+  dsink = expm1(-one);
+  lsink = llround(one);
+  lsink = syscall(SYS_gettid);
+  char a[16] = {0}, b[16] = {0};
+  memcpy(a, b, n);
+  memset(a, 1, n);
+  lsink = memcmp(a, b, n);
+  int saved = errno;
+  heap_unmap(heap_map(4096), 4096);
+  errno = saved;
+  pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  if (pthread_mutex_trylock(&mu) == 0) pthread_mutex_unlock(&mu);
+  pthread_mutex_lock(&mu);
+  pthread_mutex_unlock(&mu);
+  (void)dsink;
+  (void)lsink;
+}
+
 INPROF__HIDDEN inprof_status inprof__heap_start(const inprof__settings *s) {
   if (!s || s->heap_sample_bytes == 0) return INPROF_OK;
-  /* The walker needs its unwind tables before the first sampled allocation. */
+  heap_warm_up();
+  /* The hooks walk against the unwinder's tables, CPU sampling on or off
+   * (the collector refreshes them each period). */
   inprof__unwind_init();
+  if (!heap_tables_get()) {
+    /* Start is serialized (api.c's lifecycle lock), so one mapping at most. */
+    heap_tables *tab = heap_map(sizeof *tab);
+    if (!tab)
+      return inprof__fail(INPROF_ERR_NO_MEMORY, "cannot map the heap profiler's tables: %s",
+                          strerror(errno));
+    atomic_store_explicit(&heap_tab, tab, memory_order_release);
+  }
+  heap_pool_refill();
   atomic_store_explicit(&heap_rate, s->heap_sample_bytes, memory_order_relaxed);
   atomic_store_explicit(&heap_max_frames, s->max_frames, memory_order_relaxed);
   uint32_t gen = atomic_load_explicit(&heap_gen, memory_order_relaxed) + 1;
@@ -481,59 +782,87 @@ INPROF__HIDDEN uint64_t inprof__heap_live_samples(void) {
   return atomic_load_explicit(&heap_live, memory_order_relaxed);
 }
 
-static int64_t heap_round(double v) { return (int64_t)llround(v); }
-
 INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg) {
   int prev_in_profiler = inprof__in_profiler;
-  int prev_in_heap = tls_in_heap;
   inprof__in_profiler = 1;
-  tls_in_heap = 1;
+  /* C only: the aggregate below allocates, which no heap lock allows. */
   pthread_mutex_lock(&heap_collect_mu);
+  heap_tables *tab = heap_tables_get();
+  heap_stack *report = NULL;
 
-  /* Live blocks into their records' scratch; one shard locked at a time. */
-  for (uint32_t i = 0; i < HEAP_SHARDS; i++) {
-    heap_shard *sh = &heap_shards[i];
-    pthread_mutex_lock(&sh->mu);
-    for (uint32_t j = 0; j < sh->cap; j++) {
-      heap_entry *e = &sh->slots[j];
-      if (!e->ptr) continue;
-      e->stack->inuse_count += e->weight;
-      e->stack->inuse_bytes += e->weight * (double)e->size;
+  if (tab) {
+    /* Live blocks into their records' scratch; one shard locked at a time. */
+    for (uint32_t i = 0; i < HEAP_SHARDS; i++) {
+      heap_shard *sh = &heap_shards[i];
+      int prev = heap_enter();
+      pthread_mutex_lock(&sh->mu);
+      for (uint32_t j = 0; j < sh->cap; j++) {
+        heap_entry *e = &sh->slots[j];
+        if (!e->ptr) continue;
+        e->stack->inuse_count += e->weight;
+        e->stack->inuse_bytes += e->weight * (double)e->size;
+      }
+      pthread_mutex_unlock(&sh->mu);
+      heap_leave(prev);
     }
-    pthread_mutex_unlock(&sh->mu);
-  }
 
-  pthread_mutex_lock(&heap_stack_mu);
-  for (uint32_t b = 0; b < HEAP_STACK_BUCKETS; b++) {
-    heap_stack **link = &heap_buckets[b];
-    while (*link) {
-      heap_stack *st = *link;
-      int64_t v[INPROF__VT_COUNT] = {0};
-      v[INPROF__VT_ALLOC_SAMPLES] = heap_round(st->alloc_count);
-      v[INPROF__VT_ALLOC_SPACE] = heap_round(st->alloc_bytes);
-      v[INPROF__VT_INUSE_OBJECTS] = heap_round(st->inuse_count);
-      v[INPROF__VT_INUSE_SPACE] = heap_round(st->inuse_bytes);
-      if (agg && (v[INPROF__VT_ALLOC_SAMPLES] || v[INPROF__VT_ALLOC_SPACE] ||
-                  v[INPROF__VT_INUSE_OBJECTS] || v[INPROF__VT_INUSE_SPACE]))
-        inprof__agg_add(agg, st->tid, st->frames, st->nframes, v);
-      st->alloc_count = st->alloc_bytes = 0;
-      st->inuse_count = st->inuse_bytes = 0;
-      /* Acquire pairs with the release decrements: the last user's
-       * accesses happen before the free. */
-      if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0) {
-        *link = st->next;
-        heap_nstacks--;
-        heap_stack_bytes -= sizeof *st + st->nframes * sizeof st->frames[0];
-        free(st);
-      } else {
-        link = &st->next;
+    /* Each record's values move to its report fields. A reported record is
+     * not reused before the second pass below, so it outlives S while the
+     * aggregate copies it (only this function, under C, reuses records). */
+    int prev = heap_enter();
+    pthread_mutex_lock(&heap_stack_mu);
+    for (uint32_t b = 0; b < HEAP_STACK_BUCKETS; b++) {
+      heap_stack **link = &tab->buckets[b];
+      while (*link) {
+        heap_stack *st = *link;
+        int64_t *v = st->report;
+        memset(v, 0, sizeof st->report);
+        v[INPROF__VT_ALLOC_SAMPLES] = heap_round(st->alloc_count);
+        v[INPROF__VT_ALLOC_SPACE] = heap_round(st->alloc_bytes);
+        v[INPROF__VT_INUSE_OBJECTS] = heap_round(st->inuse_count);
+        v[INPROF__VT_INUSE_SPACE] = heap_round(st->inuse_bytes);
+        st->alloc_count = st->alloc_bytes = 0;
+        st->inuse_count = st->inuse_bytes = 0;
+        bool has_values = v[INPROF__VT_ALLOC_SAMPLES] || v[INPROF__VT_ALLOC_SPACE] ||
+                          v[INPROF__VT_INUSE_OBJECTS] || v[INPROF__VT_INUSE_SPACE];
+        if (agg && has_values) {
+          st->report_next = report;
+          report = st;
+          link = &st->next;
+        } else if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0) {
+          /* Acquire pairs with the release decrements: the last user's
+           * accesses happen before the reuse. */
+          *link = st->next;
+          heap_nstacks--;
+          heap_stack_bytes -= heap_class_bytes(st->cls);
+          heap_pool_put(st);
+        } else {
+          link = &st->next;
+        }
       }
     }
+    pthread_mutex_unlock(&heap_stack_mu);
+    heap_leave(prev);
   }
-  pthread_mutex_unlock(&heap_stack_mu);
+
+  /* tid, frames and nframes never change while a record exists. */
+  for (heap_stack *st = report; st; st = st->report_next)
+    inprof__agg_add(agg, st->tid, st->frames, st->nframes, st->report);
+
+  if (report) {
+    int prev = heap_enter();
+    pthread_mutex_lock(&heap_stack_mu);
+    for (heap_stack *st = report, *next; st; st = next) {
+      next = st->report_next;
+      st->report_next = NULL;
+      if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0 && st->alloc_count == 0)
+        heap_stack_release(tab, st);
+    }
+    pthread_mutex_unlock(&heap_stack_mu);
+    heap_leave(prev);
+  }
 
   pthread_mutex_unlock(&heap_collect_mu);
-  tls_in_heap = prev_in_heap;
   inprof__in_profiler = prev_in_profiler;
 }
 
@@ -542,9 +871,9 @@ INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg) {
 INPROF__HIDDEN uint64_t inprof__heap_test_check(uint64_t *entries) {
   uint64_t bad = 0, total = 0, refs = 0;
   static uint32_t fcount[HEAP_FILTER_SIZE];
-  int prev = tls_in_heap;
-  tls_in_heap = 1;
+  int prev = heap_enter();
   heap_lock_all();
+  heap_tables *tab = heap_tables_get();
   memset(fcount, 0, sizeof fcount);
   for (uint32_t i = 0; i < HEAP_SHARDS; i++) {
     heap_shard *sh = &heap_shards[i];
@@ -562,12 +891,13 @@ INPROF__HIDDEN uint64_t inprof__heap_test_check(uint64_t *entries) {
     total += n;
   }
   for (uint32_t fi = 0; fi < HEAP_FILTER_SIZE; fi++) {
-    if (heap_filter_count[fi] != fcount[fi]) bad++;
+    uint32_t have = tab ? tab->filter_count[fi] : 0;
+    if (have != fcount[fi]) bad++;
     if (heap_filter_test(fi) != (fcount[fi] > 0)) bad++;
   }
   uint32_t nst = 0;
-  for (uint32_t b = 0; b < HEAP_STACK_BUCKETS; b++)
-    for (heap_stack *st = heap_buckets[b]; st; st = st->next) {
+  for (uint32_t b = 0; tab && b < HEAP_STACK_BUCKETS; b++)
+    for (heap_stack *st = tab->buckets[b]; st; st = st->next) {
       refs += atomic_load_explicit(&st->refs, memory_order_relaxed);
       nst++;
     }
@@ -575,7 +905,7 @@ INPROF__HIDDEN uint64_t inprof__heap_test_check(uint64_t *entries) {
   if (refs != total) bad++;
   if (total != atomic_load_explicit(&heap_live, memory_order_relaxed)) bad++;
   heap_unlock_all();
-  tls_in_heap = prev;
+  heap_leave(prev);
   if (entries) *entries = total;
   return bad;
 }
@@ -584,11 +914,10 @@ INPROF__HIDDEN int inprof__heap_test_is_live(const void *ptr) {
   uintptr_t p = (uintptr_t)ptr;
   uint32_t fi = heap_filter_index(p);
   heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
-  int prev = tls_in_heap;
-  tls_in_heap = 1;
+  int prev = heap_enter();
   pthread_mutex_lock(&sh->mu);
   int live = heap_shard_find(sh, p) != NULL;
   pthread_mutex_unlock(&sh->mu);
-  tls_in_heap = prev;
+  heap_leave(prev);
   return live;
 }

@@ -17,9 +17,8 @@ INPROF__HIDDEN void inprof__heap_stop(void);
 INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg);
 INPROF__HIDDEN uint64_t inprof__heap_live_samples(void);
 
-/* Fork: hold every heap lock across fork; see the lock order in api.c. */
-INPROF__HIDDEN void inprof__heap_atfork_prepare(void);
-INPROF__HIDDEN void inprof__heap_atfork_parent(void);
+/* Fork, in the child only: no heap lock is held across fork (see api.c);
+ * the child re-initializes the heap locks and starts from empty tables. */
 INPROF__HIDDEN void inprof__heap_atfork_child(void);
 
 /* Tests only: walks every table and checks the invariants; returns the

@@ -136,7 +136,9 @@ static int parse_raw(char *out, raw_profile *p) {
       if (id > p->nlocs) p->nlocs = id;
       char *m = strstr(line, " M=");
       char *name = m ? strchr(m + 1, ' ') : NULL;
-      char *end = name ? strstr(name, " :") : NULL;
+      /* "name file:line:col s=N": the names here have no spaces; the file is
+       * empty without debug info (" :0:0") or a path (libc with libc6-dbg). */
+      char *end = name ? strchr(name + 1, ' ') : NULL;
       if (!name || !end) {
         snprintf(p->loc_name[id], sizeof p->loc_name[id], "?");
         continue;
@@ -346,6 +348,14 @@ int main(void) {
         !strcmp(loc_function(p, loc_at(p, ADDR(f_leaf))), RUST_LEGACY));
   CHECK(loc_function(p, loc_at(p, RET(f_mid) - 1)) &&
         !strcmp(loc_function(p, loc_at(p, RET(f_mid) - 1)), RUST_V0));
+  /* system_name keeps the raw symbol, so readers never shorten the name. */
+  {
+    const Inprof__Pprof__Location *l = loc_at(p, ADDR(f_leaf));
+    REQUIRE(l && l->n_line == 1);
+    const Inprof__Pprof__Function *f = p->function[l->line[0]->function_id - 1];
+    CHECKF(!strcmp(str(p, f->system_name), "_ZN8at_tests4jobs5parse17h0123456789abcdefE"),
+           "system_name '%s'", str(p, f->system_name));
+  }
   CHECK(loc_function(p, loc_at(p, RET(f_cxx) - 1)) &&
         !strcmp(loc_function(p, loc_at(p, RET(f_cxx) - 1)), CXX));
   CHECK(loc_function(p, loc_at(p, qsort_addr)) &&

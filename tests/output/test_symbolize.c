@@ -170,6 +170,40 @@ int main(void) {
   CHECKF(want_id && strcmp(m->build_id, want_id) == 0, "libc build id '%s' vs '%s'",
          m->build_id, want_id ? want_id : "");
   free(want_id);
+
+  /* With libc6-dbg (its debug file under /usr/lib/debug by build id) and no
+   * memory cap, libc frames come from DWARF: a file and line. Under a cap
+   * too small for it (the default), only the symbol tables answer (the
+   * debug file's included), and the refusal is counted. */
+  char dbg[PATH_MAX];
+  snprintf(dbg, sizeof dbg, "/usr/lib/debug/.build-id/%.2s/%s.debug", m->build_id,
+           m->build_id + 2);
+  if (access(dbg, R_OK) == 0) {
+    inprof__sym_frame fr;
+    inprof__symbolizer *u = inprof__symbolizer_new();
+    REQUIRE(u);
+    inprof__symbolizer_options uo = {1, 0, NULL};
+    inprof__symbolizer_configure(u, &uo);
+    inprof__symbolizer_refresh(u);
+    CHECK(inprof__symbolize_frame(u, qs, &fr) == 1 && fr.mapping);
+    CHECKF(fr.from_dwarf && fr.nlines >= 1 && fr.lines[0].file && fr.lines[0].line > 0,
+           "qsort from libc's debug file: dwarf %d, %u lines", fr.from_dwarf, fr.nlines);
+    CHECK(inprof__symbolizer_memory(u) > 1000000);
+    inprof__symbolizer_free(u);
+    inprof__symbolizer *c = inprof__symbolizer_new();
+    REQUIRE(c);
+    inprof__symbolizer_options o = {1, 1, NULL};
+    inprof__symbolizer_configure(c, &o);
+    inprof__symbolizer_refresh(c);
+    CHECK(inprof__symbolize_frame(c, qs, &fr) == 1 && fr.mapping);
+    CHECKF(!fr.from_dwarf && fr.nlines == 1 && strcmp(fr.lines[0].name, "qsort") == 0,
+           "capped: dwarf %d, %u lines, '%s'", fr.from_dwarf, fr.nlines,
+           fr.nlines ? fr.lines[0].name : "");
+    CHECK(inprof__symbolizer_cap_hits(c) >= 1);
+    inprof__symbolizer_free(c);
+  } else {
+    printf("test_symbolize: no %s (libc6-dbg): libc DWARF checks skipped\n", dbg);
+  }
   dlclose(libc);
 
   /* The vDSO is a known object even without a file. */
@@ -212,16 +246,17 @@ int main(void) {
   /* Executable names are unaffected by the refresh. */
   CHECK_NAME(s, (uintptr_t)&f_rust_v0, "at_tests::jobs::parse_records");
 
-  /* After dlclose + refresh the range is gone, but strings handed out stay
-   * valid (ASan builds would catch a use after free here). */
+  /* Strings handed out stay valid until the next refresh. After dlclose
+   * + refresh the range is gone and the object is released with what was
+   * read for it (ASan builds would catch a use after free in the release). */
+  CHECK(strcmp(kept, "at_daemon::jobs::parse_records") == 0);
+  CHECK(strcmp(kept_path, lib_real) == 0);
   dlclose(lib);
   inprof__symbolizer_refresh(s);
   if (!dlopen(OUTPUT_DLOPEN_LIB, RTLD_NOW | RTLD_NOLOAD)) {
     fn = name_at(s, la[0], &m);
     CHECK(fn == NULL && m == NULL);
   }
-  CHECK(strcmp(kept, "at_daemon::jobs::parse_records") == 0);
-  CHECK(strcmp(kept_path, lib_real) == 0);
 
   /* Many refreshes do not duplicate objects or leak ranges. */
   for (int i = 0; i < 50; i++) inprof__symbolizer_refresh(s);

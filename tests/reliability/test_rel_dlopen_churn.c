@@ -24,7 +24,7 @@ typedef uint64_t (*churn_work_fn)(uint64_t, void (*)(void *, size_t), void (*)(v
 static const char *const libs[] = {CHURN_LIB_A, CHURN_LIB_B, CHURN_LIB_C};
 #define NLIBS 3
 /* Workload length (not an assertion): loaders churn for this long. */
-#define CHURN_SECONDS 8.0
+#define CHURN_SECONDS 4.0
 #define LOADERS 2
 
 static atomic_int loaders_done;

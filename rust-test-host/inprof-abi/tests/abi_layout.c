@@ -36,6 +36,9 @@ int main(void) {
   FIELD(inprof_config, upload_timeout_ms);
   FIELD(inprof_config, log_level);
   FIELD(inprof_config, reserved0);
+  FIELD(inprof_config, inlined_frames);
+  FIELD(inprof_config, symbolizer_max_mb);
+  FIELD(inprof_config, debug_dirs);
 
   STRUCT(inprof_statistics);
   FIELD(inprof_statistics, struct_size);
@@ -52,6 +55,9 @@ int main(void) {
   FIELD(inprof_statistics, uploads_ok);
   FIELD(inprof_statistics, uploads_failed);
   FIELD(inprof_statistics, uploads_dropped);
+  FIELD(inprof_statistics, unwind_unknown_pc);
+  FIELD(inprof_statistics, unwind_no_stack_room);
+  FIELD(inprof_statistics, symbolizer_cap_hits);
 
   /* Scalar types the functions use. */
   printf("inprof_status . %zu %zu\n", alignof(inprof_status), sizeof(inprof_status));

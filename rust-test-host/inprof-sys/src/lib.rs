@@ -106,6 +106,9 @@ pub struct inprof_config {
     pub upload_timeout_ms: u32,
     pub log_level: u32,
     pub reserved0: u32,
+    pub inlined_frames: u32,
+    pub symbolizer_max_mb: u32,
+    pub debug_dirs: *const c_char,
 }
 
 /// Counters since the process started profiling; monotonic across stop/start.
@@ -126,6 +129,9 @@ pub struct inprof_statistics {
     pub uploads_ok: u64,
     pub uploads_failed: u64,
     pub uploads_dropped: u64,
+    pub unwind_unknown_pc: u64,
+    pub unwind_no_stack_room: u64,
+    pub symbolizer_cap_hits: u64,
 }
 
 // build.rs names the library (static from the bundled sources or

@@ -68,6 +68,9 @@ pub struct Config {
     connect_timeout: Option<Duration>,
     upload_timeout: Option<Duration>,
     log_level: Option<u32>,
+    inlined_frames: Option<bool>,
+    symbolizer_max_mb: Option<u32>,
+    debug_dirs: Option<String>,
     stop_timeout: Duration,
 }
 
@@ -114,6 +117,9 @@ impl fmt::Debug for Config {
             .field("connect_timeout", &Setting(&self.connect_timeout))
             .field("upload_timeout", &Setting(&self.upload_timeout))
             .field("log_level", &Setting(&self.log_level))
+            .field("inlined_frames", &Setting(&self.inlined_frames))
+            .field("symbolizer_max_mb", &Setting(&self.symbolizer_max_mb))
+            .field("debug_dirs", &Setting(&self.debug_dirs))
             .field("stop_timeout", &self.stop_timeout)
             .finish()
     }
@@ -188,6 +194,9 @@ impl Config {
             connect_timeout: None,
             upload_timeout: None,
             log_level: None,
+            inlined_frames: None,
+            symbolizer_max_mb: None,
+            debug_dirs: None,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
         }
     }
@@ -225,6 +234,9 @@ impl Config {
                 connect_timeout: Some(Duration::from_millis(raw.connect_timeout_ms.into())),
                 upload_timeout: Some(Duration::from_millis(raw.upload_timeout_ms.into())),
                 log_level: Some(raw.log_level),
+                inlined_frames: Some(raw.inlined_frames != 0),
+                symbolizer_max_mb: Some(raw.symbolizer_max_mb),
+                debug_dirs: owned_string(raw.debug_dirs),
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
             })
         }
@@ -340,6 +352,21 @@ impl Config {
         self.log_level = Some(level);
         self
     }
+    /// `false`: inlined calls are not frames of their own (`INPROF_INLINED_FRAMES`).
+    pub fn inlined_frames(mut self, on: bool) -> Config {
+        self.inlined_frames = Some(on);
+        self
+    }
+    /// Cap on the symbolizer's memory in MiB; 0: none (`INPROF_SYMBOLIZER_MAX_MB`).
+    pub fn symbolizer_max_mb(mut self, mb: u32) -> Config {
+        self.symbolizer_max_mb = Some(mb);
+        self
+    }
+    /// Colon-separated directories of separate debug files (`INPROF_DEBUG_DIRS`).
+    pub fn debug_dirs(mut self, dirs: impl AsRef<str>) -> Config {
+        self.debug_dirs = Some(dirs.as_ref().to_owned());
+        self
+    }
     /// How long dropping the last [`Profiler`] waits for the final export.
     pub fn stop_timeout(mut self, t: Duration) -> Config {
         self.stop_timeout = t;
@@ -363,6 +390,7 @@ impl Config {
         let api_key = s("api_key", &self.api_key)?;
         let intake_url = s("intake_url", &self.intake_url)?;
         let ca_bundle = p("ca_bundle", &self.ca_bundle)?;
+        let debug_dirs = s("debug_dirs", &self.debug_dirs)?;
 
         let mut raw = raw_defaults();
         let set = |field: &mut u32, v: Option<u32>| {
@@ -379,6 +407,8 @@ impl Config {
         set(&mut raw.connect_timeout_ms, self.connect_timeout.map(timeout_ms));
         set(&mut raw.upload_timeout_ms, self.upload_timeout.map(timeout_ms));
         set(&mut raw.log_level, self.log_level);
+        set(&mut raw.inlined_frames, self.inlined_frames.map(u32::from));
+        set(&mut raw.symbolizer_max_mb, self.symbolizer_max_mb);
         if let Some(sig) = self.cpu_signal {
             raw.cpu_signal = sig;
         }
@@ -395,6 +425,7 @@ impl Config {
         raw.api_key = ptr_of(&api_key);
         raw.intake_url = ptr_of(&intake_url);
         raw.ca_bundle = ptr_of(&ca_bundle);
+        raw.debug_dirs = ptr_of(&debug_dirs);
         start_session(Some(&raw), self.stop_timeout)
     }
 }

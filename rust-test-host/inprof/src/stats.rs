@@ -38,6 +38,12 @@ pub struct Stats {
     pub uploads_ok: u64,
     pub uploads_failed: u64,
     pub uploads_dropped: u64,
+    /// Stack walks that stopped at a PC in no known object.
+    pub unwind_unknown_pc: u64,
+    /// Samples whose stack was not walked for lack of stack space.
+    pub unwind_no_stack_room: u64,
+    /// Objects whose debug info the symbolizer's memory cap kept out.
+    pub symbolizer_cap_hits: u64,
 }
 
 impl From<sys::inprof_statistics> for Stats {
@@ -56,6 +62,9 @@ impl From<sys::inprof_statistics> for Stats {
             uploads_ok: s.uploads_ok,
             uploads_failed: s.uploads_failed,
             uploads_dropped: s.uploads_dropped,
+            unwind_unknown_pc: s.unwind_unknown_pc,
+            unwind_no_stack_room: s.unwind_no_stack_room,
+            symbolizer_cap_hits: s.symbolizer_cap_hits,
         }
     }
 }
