@@ -153,6 +153,63 @@ fn profiles_in(dir: &Path) -> Vec<PathBuf> {
 fn profile_matches_designed_split() {
     let bin = build(true);
     let dir = tmp("profile");
+    check_designed_split(&dir, |env| run(&bin, &["--threads", "2", "--duration", "5"], env));
+}
+
+/// inprof-run from this repository: $INPROF_RUN when set (scripts/test.sh
+/// points it at its gcc build), else built here with CMake.
+fn inprof_run() -> PathBuf {
+    if let Some(p) = std::env::var_os("INPROF_RUN") {
+        return PathBuf::from(p);
+    }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let build_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("inprof-run-build");
+            let root = workspace().join("..");
+            let st = Command::new("cmake")
+                .arg("-S")
+                .arg(&root)
+                .arg("-B")
+                .arg(&build_dir)
+                .args(["-DCMAKE_BUILD_TYPE=Release", "-DINPROF_BUILD_TESTS=OFF"])
+                .status()
+                .expect("run cmake");
+            assert!(st.success(), "cmake configure failed");
+            let st = Command::new("cmake")
+                .arg("--build")
+                .arg(&build_dir)
+                .args(["-j2", "--target", "inprof-run"])
+                .status()
+                .expect("run cmake --build");
+            assert!(st.success(), "building inprof-run failed");
+            build_dir.join("c-src/zerocode/inprof-run")
+        })
+        .clone()
+}
+
+/// Zero-code mode: at-daemon built WITHOUT its profiling feature, run under
+/// inprof-run, gives the same CPU split, and heap profiles of its own
+/// allocations (through the preloaded malloc interposer).
+#[test]
+fn zero_code_under_inprof_run() {
+    let bin = build(false);
+    let runner = inprof_run();
+    let dir = tmp("zerocode");
+    let files = check_designed_split(&dir, |env| {
+        let mut args: Vec<&str> = vec!["--heap-sample-bytes", "65536", "--"];
+        args.push(bin.to_str().unwrap());
+        args.extend(["--threads", "2", "--duration", "5"]);
+        run(&runner, &args, env)
+    });
+    let heap = pprof(&["-top", "-sample_index=alloc-space"], &files);
+    assert!(heap.contains("at_daemon::"), "no at_daemon frames in the allocation profile:\n{heap}");
+}
+
+/// Runs the daemon (through `run_daemon`, given the environment) until the
+/// profiles hold enough samples, then compares the profile's job split with
+/// the design and with the daemon's own accounting. Returns the profiles.
+fn check_designed_split(dir: &Path, run_daemon: impl Fn(&[(&str, &str)]) -> Output) -> Vec<PathBuf> {
     // CPU timers are checked at kernel ticks (250 Hz here) while the thread
     // runs: two busy workers give ~500 samples a second on an idle machine,
     // far fewer on a loaded one (samples then carry more CPU time each, so
@@ -171,7 +228,7 @@ fn profile_matches_designed_split() {
     let mut samples = 0;
     let mut files = Vec::new();
     for run_no in 1..=MAX_RUNS {
-        let out = run(&bin, &["--threads", "2", "--duration", "5"], &env);
+        let out = run_daemon(&env);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("profiling off"), "profiler did not start:\n{stderr}");
@@ -243,6 +300,7 @@ fn profile_matches_designed_split() {
         .take(10)
         .collect();
     assert!(bad.is_empty(), "mangled or hashed names in the profile:\n{}", bad.join("\n"));
+    files
 }
 
 #[test]
