@@ -27,11 +27,14 @@ static inprof__unwind_object obj;
 static uint8_t *work, *pristine; /* table, then .eh_frame */
 static size_t table_len, total_len;
 static inprof__unwind_snapshot *snap;
+/* The builder's snapshot, replaced below: kept reachable (not a leak). */
+const inprof__unwind_snapshot *volatile fuzz_cfi_builders_snapshot;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc, (void)argv;
   inprof__unwind_init();
   const inprof__unwind_snapshot *cur = atomic_load(&inprof__unwind_current);
+  fuzz_cfi_builders_snapshot = cur;
   uintptr_t self = (uintptr_t)&LLVMFuzzerTestOneInput;
   const inprof__unwind_object *o = NULL;
   for (uint32_t i = 0; cur && i < cur->count; i++)
