@@ -120,7 +120,7 @@
 #define HEAP_CLASSES 10
 #define HEAP_CHUNK_BYTES ((size_t)1 << 20)
 /* Frees a signal handler made while its thread was inside heap code. */
-#define HEAP_DEFERRED 16
+#define HEAP_DEFERRED 64
 /*
  * Frames between inprof__unwind_here's caller and the allocating code:
  * heap_sample, heap_alloc_slow and inprof_record_alloc (none is inlined nor
@@ -641,16 +641,37 @@ static void heap_free_entry(uintptr_t p, uint32_t fi) {
   pthread_mutex_unlock(&sh->mu);
 }
 
+/* The same without waiting: for a handler whose deferral slots are full.
+ * A shard lock this thread's interrupted code holds is busy, never waited
+ * for; only then is the free lost (counted: its block stays "in use"). */
+static void heap_free_entry_nowait(uintptr_t p, uint32_t fi) {
+  heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
+  if (pthread_mutex_trylock(&sh->mu) != 0) {
+    INPROF__COUNT(heap_samples_dropped, 1);
+    return;
+  }
+  heap_entry *e = heap_shard_find(sh, p);
+  if (e) {
+    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
+    heap_shard_erase(sh, e);
+    heap_filter_dec(heap_tables_get(), fi);
+    atomic_fetch_sub_explicit(&heap_live, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
 static __attribute__((noinline)) void heap_free_slow(uintptr_t p, uint32_t fi) {
   if (tls_in_heap) {
     /* A handler interrupted this thread's heap code, which may hold the
      * shard lock: matched when that code leaves (heap_leave). A slot is
      * reserved first, so a handler interrupting this one cannot take it. */
     uint32_t n = atomic_fetch_add_explicit(&tls_ndeferred, 1, memory_order_relaxed);
-    if (n < HEAP_DEFERRED)
+    if (n < HEAP_DEFERRED) {
       tls_deferred[n] = p;
-    else
+    } else {
       atomic_fetch_sub_explicit(&tls_ndeferred, 1, memory_order_relaxed);
+      heap_free_entry_nowait(p, fi);
+    }
     return;
   }
   int saved_errno = errno;
