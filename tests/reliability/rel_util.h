@@ -22,6 +22,18 @@
 
 #define REL_MAX_TRACKS 32
 
+/* 1 in ASan/TSan builds, with gcc (__SANITIZE_*__) or clang (__has_feature). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define REL_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define REL_SANITIZER_BUILD 1
+#endif
+#endif
+#ifndef REL_SANITIZER_BUILD
+#define REL_SANITIZER_BUILD 0
+#endif
+
 /*
  * A track is one thread (or role) the watchdog reports on: its current phase
  * (a string literal, so it can be read racily without tearing) and a progress

@@ -180,10 +180,10 @@ int main(int argc, char **argv) {
   /* The live heap table, the unwind table copies and the ring are bounded
    * and mostly allocated in the first seconds; 64 MiB is far below what an
    * allocation leaked per sample would cost over a soak. */
-#if defined(__SANITIZE_ADDRESS__)
+#if REL_SANITIZER_BUILD
   /* ASan's quarantine keeps freed blocks (256 MiB by default): RSS says
    * nothing there; LeakSanitizer checks for leaks at exit instead. */
-  printf("RSS grew by %ld KiB (not checked under ASan)\n", rel_rss_kb() - rss0);
+  printf("RSS grew by %ld KiB (not checked in a sanitizer build)\n", rel_rss_kb() - rss0);
 #else
   CHECKF(rel_rss_kb() - rss0 < 64 * 1024, "RSS grew by %ld KiB", rel_rss_kb() - rss0);
 #endif

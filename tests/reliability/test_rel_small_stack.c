@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
   REQUIRE(n > 0);
   exe[n] = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if REL_SANITIZER_BUILD
     /* Sanitizer-instrumented signal handlers (inprof's and the sanitizer
      * runtime's own) need more than 8 KiB before any inprof code could
      * check the room left: the 8 KiB alternate stack is for real builds. */
