@@ -627,9 +627,8 @@ static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
 }
 
 /* Removes p's live entry, if any; the caller has entered heap code. */
-static void heap_free_entry(uintptr_t p, uint32_t fi) {
-  heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
-  pthread_mutex_lock(&sh->mu);
+/* Under the shard lock: forgets p's entry, if it has one. */
+static void heap_shard_forget(heap_shard *sh, uintptr_t p, uint32_t fi) {
   heap_entry *e = heap_shard_find(sh, p);
   if (e) {
     /* Under L: the entry's reference keeps the record alive until here. */
@@ -638,6 +637,12 @@ static void heap_free_entry(uintptr_t p, uint32_t fi) {
     heap_filter_dec(heap_tables_get(), fi);
     atomic_fetch_sub_explicit(&heap_live, 1, memory_order_relaxed);
   }
+}
+
+static void heap_free_entry(uintptr_t p, uint32_t fi) {
+  heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
+  pthread_mutex_lock(&sh->mu);
+  heap_shard_forget(sh, p, fi);
   pthread_mutex_unlock(&sh->mu);
 }
 
@@ -650,13 +655,7 @@ static void heap_free_entry_nowait(uintptr_t p, uint32_t fi) {
     INPROF__COUNT(heap_samples_dropped, 1);
     return;
   }
-  heap_entry *e = heap_shard_find(sh, p);
-  if (e) {
-    atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
-    heap_shard_erase(sh, e);
-    heap_filter_dec(heap_tables_get(), fi);
-    atomic_fetch_sub_explicit(&heap_live, 1, memory_order_relaxed);
-  }
+  heap_shard_forget(sh, p, fi);
   pthread_mutex_unlock(&sh->mu);
 }
 
