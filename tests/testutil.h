@@ -118,12 +118,9 @@ static inline double testutil_unit_value(const char *tok) {
   return v;
 }
 
-static inline int testutil_pprof_top(const char *file, const char *sample_index,
-                                     testutil_row *rows, int max) {
-  char *out = testutil_capture(
-      "%s tool pprof -top -nodecount=100000 -nodefraction=0 -edgefraction=0 "
-      "-sample_index=%s -unit=minimum %s 2>&1",
-      INPROF_GO, sample_index, file);
+/* Rows of a `go tool pprof -top` output (consumed: strtok, then freed).
+ * Returns the number of rows, or -1 when the output has no table. */
+static inline int testutil_parse_top(char *out, testutil_row *rows, int max) {
   if (!out) return -1;
   int n = 0, in_table = 0;
   for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
@@ -140,11 +137,20 @@ static inline int testutil_pprof_top(const char *file, const char *sample_index,
     n++;
   }
   if (!in_table) {
-    fprintf(stderr, "pprof output without a table:\n%s\n", out);
+    fprintf(stderr, "pprof output without a table\n");
     n = -1;
   }
   free(out);
   return n;
+}
+
+static inline int testutil_pprof_top(const char *file, const char *sample_index,
+                                     testutil_row *rows, int max) {
+  return testutil_parse_top(
+      testutil_capture("%s tool pprof -top -nodecount=100000 -nodefraction=0 -edgefraction=0 "
+                       "-sample_index=%s -unit=minimum %s 2>&1",
+                       INPROF_GO, sample_index, file),
+      rows, max);
 }
 
 /* Sum of flat values of rows whose name contains `needle`. */

@@ -20,7 +20,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inprof.h"
+
 #define REL_MAX_TRACKS 32
+
+/* Allocates size bytes through the hooks `depth` frames down, so heap
+ * samples carry deep stacks. */
+__attribute__((noinline, unused)) static void *rel_alloc_deep(int depth, size_t size) {
+  if (depth > 0) {
+    void *p = rel_alloc_deep(depth - 1, size);
+    __asm__ volatile("" ::: "memory");
+    return p;
+  }
+  void *p = malloc(size);
+  if (p) inprof_record_alloc(p, size);
+  return p;
+}
 
 /* 1 in ASan/TSan builds, with gcc (__SANITIZE_*__) or clang (__has_feature). */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

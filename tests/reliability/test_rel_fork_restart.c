@@ -53,17 +53,6 @@ static const char *phase_name(int p) {
 static atomic_int stop_threads;
 static char *dir;
 
-__attribute__((noinline)) static void *alloc_deep(int depth, size_t size) {
-  if (depth > 0) {
-    void *p = alloc_deep(depth - 1, size);
-    __asm__ volatile("" ::: "memory");
-    return p;
-  }
-  void *p = malloc(size);
-  if (p) inprof_record_alloc(p, size);
-  return p;
-}
-
 static void *parent_alloc_main(void *arg) {
   rel_track *t = arg;
   void *live[4096] = {0};
@@ -73,7 +62,7 @@ static void *parent_alloc_main(void *arg) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       int s = (int)(x & 4095);
       if (live[s]) inprof_record_free(live[s]), free(live[s]);
-      live[s] = alloc_deep((int)((x >> 20) & 31), 32 + (size_t)((x >> 32) & 4095));
+      live[s] = rel_alloc_deep((int)((x >> 20) & 31), 32 + (size_t)((x >> 32) & 4095));
     }
     rel_progress(t);
   }
@@ -115,7 +104,7 @@ static void child_main(child_slot *slot, int index) {
     }
     slot->phase = PH_ALLOC;
     void *p[64];
-    for (int i = 0; i < 64; i++) p[i] = alloc_deep(i & 15, 1024);
+    for (int i = 0; i < 64; i++) p[i] = rel_alloc_deep(i & 15, 1024);
     for (int i = 0; i < 64; i++)
       if (p[i]) inprof_record_free(p[i]), free(p[i]);
     slot->phase = PH_SPIN;

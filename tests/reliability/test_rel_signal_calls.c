@@ -78,17 +78,6 @@ static void start_handler(int sig) {
   errno = saved;
 }
 
-__attribute__((noinline)) static void *alloc_deep(int depth, size_t size) {
-  if (depth > 0) {
-    void *p = alloc_deep(depth - 1, size);
-    __asm__ volatile("" ::: "memory");
-    return p;
-  }
-  void *p = malloc(size);
-  if (p) inprof_record_alloc(p, size);
-  return p;
-}
-
 static void *worker_main(void *arg) {
   rel_track *t = arg;
   is_worker = 1;
@@ -99,7 +88,7 @@ static void *worker_main(void *arg) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       int s = (int)(x & 1023);
       if (live[s]) inprof_record_free(live[s]), free(live[s]);
-      live[s] = alloc_deep((int)((x >> 20) & 15), 8 + (size_t)((x >> 32) & 2047));
+      live[s] = rel_alloc_deep((int)((x >> 20) & 15), 8 + (size_t)((x >> 32) & 2047));
     }
     rel_progress(t);
   }

@@ -36,17 +36,6 @@ static atomic_int stop_threads;
 static atomic_int bad_status;
 static void *live[LIVE];
 
-__attribute__((noinline)) static void *alloc_deep(int depth, size_t size) {
-  if (depth > 0) {
-    void *p = alloc_deep(depth - 1, size);
-    __asm__ volatile("" ::: "memory");
-    return p;
-  }
-  void *p = malloc(size);
-  if (p) inprof_record_alloc(p, size);
-  return p;
-}
-
 static void *reader_main(void *arg) {
   rel_track *t = arg;
   unsigned long long running = 0;
@@ -190,7 +179,7 @@ int main(void) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       int s = (int)(x % LIVE);
       if (live[s]) inprof_record_free(live[s]), free(live[s]);
-      live[s] = alloc_deep((int)((x >> 20) % 40), 256 + (size_t)((x >> 32) % 2048));
+      live[s] = rel_alloc_deep((int)((x >> 20) % 40), 256 + (size_t)((x >> 32) % 2048));
     }
     rel_phase(main_t, "inprof_flush(0)");
     inprof_flush(0); /* the collector is now busy exporting */

@@ -65,33 +65,16 @@ static inline char *symtest_run_child(const char *env_prefix, const char *prog,
  */
 static inline int symtest_top(const char *file, const char *extra, testutil_row *rows,
                               int max) {
-  char *out = testutil_capture(
-      "%s tool pprof -top -symbolize=none %s -nodecount=100000 -nodefraction=0 "
-      "-edgefraction=0 -sample_index=cpu-time -unit=minimum %s 2>&1",
-      INPROF_GO, extra ? extra : "", file);
-  if (!out) return -1;
-  int n = 0, in_table = 0;
-  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-    if (strstr(line, "flat%") && strstr(line, "cum%")) { in_table = 1; continue; }
-    if (!in_table || n >= max) continue;
-    char flat[64], flatp[32], sump[32], cum[64], cump[32];
-    int consumed = 0;
-    if (sscanf(line, " %63s %31s %31s %63s %31s %n", flat, flatp, sump, cum, cump,
-               &consumed) != 5)
-      continue;
-    rows[n].flat = testutil_unit_value(flat);
-    rows[n].cum = testutil_unit_value(cum);
-    snprintf(rows[n].name, sizeof rows[n].name, "%s", line + consumed);
-    /* pprof marks inlined functions; the name is what is checked. */
-    char *inl = strstr(rows[n].name, " (inline)");
+  int n = testutil_parse_top(
+      testutil_capture("%s tool pprof -top -symbolize=none %s -nodecount=100000 -nodefraction=0 "
+                       "-edgefraction=0 -sample_index=cpu-time -unit=minimum %s 2>&1",
+                       INPROF_GO, extra ? extra : "", file),
+      rows, max);
+  /* pprof marks inlined functions; the name is what is checked. */
+  for (int i = 0; i < n; i++) {
+    char *inl = strstr(rows[i].name, " (inline)");
     if (inl) memmove(inl, inl + 9, strlen(inl + 9) + 1);
-    n++;
   }
-  if (!in_table) {
-    fprintf(stderr, "pprof output without a table:\n%s\n", out);
-    n = -1;
-  }
-  free(out);
   return n;
 }
 
