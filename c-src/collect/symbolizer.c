@@ -179,6 +179,10 @@ struct inprof__symbolizer {
   char **debug_dirs;
   uint32_t ndebug_dirs;
   uint64_t cap_hits;
+  /* The loaded objects as the last inprof__symbolizer_snapshot saw them,
+   * not yet applied by inprof__symbolizer_refresh; NULL when none. */
+  struct seen_list *pending;
+  int snapshot_failed;         /* the last snapshot ran out of memory */
 };
 
 #define DEFAULT_DEBUG_DIRS "/usr/lib/debug"
@@ -958,6 +962,10 @@ static uint32_t dwarf_lines(inprof__symbolizer *s, object *o, uint64_t vaddr,
       l->file = call_file(o, &cudie, &chain[i + 1]);
       l->line = call_line(&chain[i + 1]);
     }
+    /* Line tables only (rustc's debug = "line-tables-only", clang's
+     * -gline-tables-only) give a function no DW_AT_decl_file: the file its
+     * line at this address is in is where its code is. */
+    if (!l->func_file) l->func_file = l->file;
   }
   return k;
 }
@@ -1204,6 +1212,8 @@ INPROF__HIDDEN int inprof__symbolizer_inlined_frames(const inprof__symbolizer *s
   return s ? s->inlined_frames : 1;
 }
 
+static void seen_list_free(struct seen_list *l);
+
 INPROF__HIDDEN void inprof__symbolizer_free(inprof__symbolizer *s) {
   if (!s) return;
   for (uint32_t i = 0; i < s->nobjs; i++) object_free(s->objs[i]);
@@ -1211,6 +1221,7 @@ INPROF__HIDDEN void inprof__symbolizer_free(inprof__symbolizer *s) {
   free(s->ranges);
   free(s->demangle_buf);
   free_debug_dirs(s);
+  seen_list_free(s->pending);
   free(s);
 }
 
@@ -1243,10 +1254,41 @@ static void rebuild_ranges(inprof__symbolizer *s) {
   qsort(s->ranges, s->nranges, sizeof *s->ranges, range_cmp);
 }
 
+static void seen_list_free(seen_list *l) {
+  if (!l) return;
+  for (size_t i = 0; i < l->n; i++) {
+    free(l->v[i].name);
+    free(l->v[i].phdr);
+  }
+  free(l->v);
+  free(l);
+}
+
+/*
+ * Only the copy of the loader's list, so that the collector's fork gate
+ * covers this and nothing else: a fork in the host then never waits for
+ * the refresh's file lookups and releases, nor for any DWARF work.
+ */
+INPROF__HIDDEN void inprof__symbolizer_snapshot(inprof__symbolizer *s) {
+  if (!s) return;
+  seen_list_free(s->pending);
+  s->pending = calloc(1, sizeof *s->pending);
+  s->snapshot_failed = !s->pending;
+  if (s->pending) dl_iterate_phdr(phdr_cb, s->pending);
+}
+
 INPROF__HIDDEN void inprof__symbolizer_refresh(inprof__symbolizer *s) {
   if (!s) return;
-  seen_list l = {0};
-  dl_iterate_phdr(phdr_cb, &l);
+  /* Without a snapshot (callers other than the collector), take one here;
+   * after a failed one, keep the objects as they are: this may be outside
+   * the caller's fork gate. */
+  if (!s->pending && !s->snapshot_failed) inprof__symbolizer_snapshot(s);
+  s->snapshot_failed = 0;
+  seen_list *lp = s->pending;
+  s->pending = NULL;
+  if (!lp) return;
+  seen_list l = *lp;
+  free(lp);
   uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
 
   for (uint32_t i = 0; i < s->nobjs; i++) s->objs[i]->seen = 0;

@@ -63,8 +63,14 @@ typedef struct inprof__sym_frame {
 INPROF__HIDDEN int inprof__symbolize_frame(inprof__symbolizer *s, uintptr_t addr,
                                            inprof__sym_frame *out);
 
-/* Re-reads the loaded objects (dl_iterate_phdr); call once per export.
- * Objects no longer loaded are released with everything read for them. */
+/* Copies the list of loaded objects (dl_iterate_phdr, under the loader's
+ * lock) for the next refresh, and does nothing else: the collector calls it
+ * under its fork gate and the refresh outside it. */
+INPROF__HIDDEN void inprof__symbolizer_snapshot(inprof__symbolizer *s);
+/* Applies the last snapshot (takes one first when there is none; keeps the
+ * objects as they are when the last one ran out of memory); call once
+ * per export. Objects no longer loaded are released with everything read for
+ * them; debug info is read later, when an address is looked up. */
 INPROF__HIDDEN void inprof__symbolizer_refresh(inprof__symbolizer *s);
 /*
  * Looks up addr (pass addr - 1 for return addresses). On success returns 1,
