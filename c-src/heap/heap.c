@@ -24,8 +24,8 @@
  *    shift deletion) table under its own mutex. The shard is chosen from the
  *    filter index, so every entry behind one filter slot lives in one shard
  *    and the slot's count is only written under that shard's mutex.
- *  - Stacks are interned per (thread, stack) in a chained table under one
- *    mutex; each record carries this period's allocation estimates and a
+ *  - Stacks are interned per (thread, stack) in a chained table striped over
+ *    16 mutexes by hash; each record carries this period's allocation estimates and a
  *    reference count of the live entries pointing at it. The collector emits
  *    one aggregate entry per record and returns records nobody uses any more
  *    to a pool (per power-of-two frame count) carved from mapped chunks.
@@ -40,10 +40,13 @@
  * allocations of s bytes. The weight is computed per sample from its own
  * size (never from a per-stack average size) and stored with the live entry.
  *
- * Locks: stack lock S, then shard locks L0..L15 in index order, and the
- * collector's own lock C (heap_collect_mu) outermost, taken by the collector
- * only. An insert holds S and one L; a free holds one L; the collector holds
- * C, then one L at a time, then S; the invariant check holds S and every L.
+ * Locks: stack-table stripe locks S0..S15 (S: any of them), then shard
+ * locks L0..L15, each set in index order, and the collector's own lock C
+ * (heap_collect_mu) outermost, taken by the collector only. No lock is
+ * process-wide on the sampled path: an insert holds one S (the stripe of
+ * its stack's hash) and, inside it, one L; a free holds one L; the
+ * collector holds C, then one L at a time, then one S at a time; the
+ * invariant check holds every S and every L.
  * Nothing waits for anything while holding S or an L: no malloc/free, no
  * unwinding, no other library lock is taken under them (tables and stack
  * records come from mmap'd memory, mapped with no heap lock held), so a
@@ -99,6 +102,8 @@
 #include "collect/aggregate.h"
 #include "cpu/unwind.h"
 #include "heap/heap.h"
+#include "heap/heap_fast.h"
+#include "sample/context.h"
 
 #define HEAP_TLS INPROF__TLS
 #define HEAP_LIKELY(x) INPROF__LIKELY(x)
@@ -133,7 +138,10 @@
 
 /* ------------------------------------------------------------ per thread */
 
-static __thread uint64_t tls_countdown HEAP_TLS;
+/* The hooks' own countdown; hidden but extern so that the preload
+ * interposer (same shared object) decides the unsampled case inline. */
+INPROF__HIDDEN __thread uint64_t inprof__heap_countdown HEAP_TLS;
+#define tls_countdown inprof__heap_countdown
 static __thread uint64_t tls_rng HEAP_TLS;
 static __thread uint32_t tls_gen HEAP_TLS;
 static __thread uint32_t tls_tid HEAP_TLS;
@@ -162,7 +170,10 @@ static _Atomic uint64_t heap_live;
  * count is written under that shard's mutex; its bit shares a word with
  * other shards' bits, hence the atomic or/and.
  */
-static _Atomic uint64_t heap_filter[HEAP_FILTER_SIZE / 64];
+INPROF__HIDDEN _Atomic uint64_t inprof__heap_filter[HEAP_FILTER_SIZE / 64];
+#define heap_filter inprof__heap_filter
+_Static_assert(HEAP_FILTER_BITS == INPROF_HEAP_FILTER_BITS,
+               "the free filter's size is public ABI (inprof_heap_free_filter)");
 
 typedef struct heap_stack {
   struct heap_stack *next;      /* bucket chain, or the class's free list */
@@ -172,6 +183,7 @@ typedef struct heap_stack {
   uint32_t tid;
   uint32_t nframes;
   uint32_t cls;                 /* pool size class */
+  inprof__sample_ctx ctx;       /* allocating thread's span ids, labels; part of the key */
   double alloc_count, alloc_bytes; /* this period; under S */
   double inuse_count, inuse_bytes; /* collector scratch */
   int64_t report[INPROF__VT_COUNT]; /* collector only */
@@ -212,14 +224,39 @@ typedef struct heap_tables {
 } heap_tables;
 static _Atomic(heap_tables *) heap_tab;
 
-static pthread_mutex_t heap_stack_mu = PTHREAD_MUTEX_INITIALIZER;
-/* Under S: the record count and bytes, and the record pool. */
-static uint32_t heap_nstacks;
-static size_t heap_stack_bytes;
-static heap_stack *heap_pool_free[HEAP_CLASSES];
-static char *heap_pool_bump;
-static size_t heap_pool_left;
-/* A mapped chunk no one uses yet: filled with no lock held, taken under S. */
+/*
+ * The stack table is striped, so that sampling threads whose stacks hash
+ * apart never wait for one another: stripe k (S_k, its mutex) owns the
+ * buckets b with b % HEAP_STRIPES == k (a record's stripe is its hash's low
+ * bits), the records in them and its own record pool. No sampled path takes
+ * a process-wide lock. The record count and bytes bounds are process-wide
+ * atomics (reserved before a record is made, given back when it is freed).
+ */
+#define HEAP_STRIPES 16u
+typedef struct heap_stripe {
+  pthread_mutex_t mu;
+  heap_stack *pool_free[HEAP_CLASSES];
+  char *pool_bump;
+  size_t pool_left;
+} __attribute__((aligned(64))) heap_stripe;
+
+static heap_stripe heap_stripes[HEAP_STRIPES] = {
+#define HEAP_STRIPE_INIT {.mu = PTHREAD_MUTEX_INITIALIZER}
+    HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT,
+    HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT,
+    HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT,
+    HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT, HEAP_STRIPE_INIT,
+#undef HEAP_STRIPE_INIT
+};
+_Static_assert(HEAP_STACK_BUCKETS % HEAP_STRIPES == 0, "a bucket belongs to one stripe");
+
+static inline heap_stripe *heap_stripe_of(uint64_t hash) {
+  return &heap_stripes[hash & (HEAP_STRIPES - 1)];
+}
+
+static _Atomic uint32_t heap_nstacks;
+static _Atomic uint64_t heap_stack_bytes;
+/* A mapped chunk no one uses yet: filled with no lock held, taken under S_k. */
 static _Atomic(void *) heap_pool_spare;
 
 static pthread_mutex_t heap_collect_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -259,14 +296,14 @@ static void heap_pool_refill(void) {
     heap_unmap(chunk, HEAP_CHUNK_BYTES);
 }
 
-/* Under S. NULL when no memory is ready (the caller drops the sample). */
-static heap_stack *heap_pool_get(uint32_t cls) {
-  heap_stack *st = heap_pool_free[cls];
+/* Under S_k (sp). NULL when no memory is ready (the caller drops the sample). */
+static heap_stack *heap_pool_get(heap_stripe *sp, uint32_t cls) {
+  heap_stack *st = sp->pool_free[cls];
   if (st) {
-    heap_pool_free[cls] = st->next;
+    sp->pool_free[cls] = st->next;
   } else {
     size_t need = heap_class_bytes(cls);
-    if (heap_pool_left < need) {
+    if (sp->pool_left < need) {
       void *chunk = atomic_exchange(&heap_pool_spare, NULL);
       /* Another thread took the spare since this one refilled it: map one
        * here. mmap is a system call, not the allocator, so it cannot wait
@@ -274,29 +311,31 @@ static heap_stack *heap_pool_get(uint32_t cls) {
       if (!chunk) chunk = heap_map(HEAP_CHUNK_BYTES);
       if (!chunk) return NULL;
       /* The old chunk's tail (less than one record) is given up. */
-      heap_pool_bump = chunk;
-      heap_pool_left = HEAP_CHUNK_BYTES;
+      sp->pool_bump = chunk;
+      sp->pool_left = HEAP_CHUNK_BYTES;
     }
-    st = (heap_stack *)(void *)heap_pool_bump;
-    heap_pool_bump += need;
-    heap_pool_left -= need;
+    st = (heap_stack *)(void *)sp->pool_bump;
+    sp->pool_bump += need;
+    sp->pool_left -= need;
   }
   memset(st, 0, sizeof *st);
   st->cls = cls;
   return st;
 }
 
-/* Under S. */
+/* Under the record's stripe lock: back to that stripe's pool. */
 static void heap_pool_put(heap_stack *st) {
-  st->next = heap_pool_free[st->cls];
-  heap_pool_free[st->cls] = st;
+  heap_stripe *sp = heap_stripe_of(st->hash);
+  st->next = sp->pool_free[st->cls];
+  sp->pool_free[st->cls] = st;
 }
 
 /* ------------------------------------------------------------- hashing */
 
-/* Top bits of a Fibonacci hash: malloc's zero low bits do not matter. */
+/* Top bits of a Fibonacci hash: malloc's zero low bits do not matter.
+ * Public (INPROF_HEAP_FILTER_MULTIPLIER): callers test the filter inline. */
 static inline uint32_t heap_filter_index(uintptr_t p) {
-  return (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> (64 - HEAP_FILTER_BITS));
+  return inprof__heap_filter_index(p);
 }
 
 /* ---------------------------------------------------------- randomness */
@@ -369,31 +408,48 @@ static inline void heap_leave(int prev) {
 
 /* ----------------------------------------------------------- stack table */
 
+/* Gives back a record count and bytes reserved in the bounds. */
+static void heap_stacks_unreserve(uint32_t n, uint64_t bytes) {
+  atomic_fetch_sub_explicit(&heap_nstacks, n, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&heap_stack_bytes, bytes, memory_order_relaxed);
+}
+
 /* Under S. Returns the record with a new reference, or NULL (drop). */
-static heap_stack *heap_stack_intern(heap_tables *tab, uint32_t tid, const uintptr_t *frames,
+static heap_stack *heap_stack_intern(heap_tables *tab, uint64_t h, uint32_t tid,
+                                     const inprof__sample_ctx *ctx, const uintptr_t *frames,
                                      uint32_t n, double count, double bytes) {
-  uint64_t h = inprof__stack_hash(tid, frames, n);
   heap_stack **bucket = &tab->buckets[h & (HEAP_STACK_BUCKETS - 1)];
   heap_stack *st;
   for (st = *bucket; st; st = st->next)
     if (st->hash == h && st->tid == tid && st->nframes == n &&
+        memcmp(&st->ctx, ctx, sizeof *ctx) == 0 &&
         memcmp(st->frames, frames, n * sizeof *frames) == 0)
       break;
   if (!st) {
     uint32_t cls = heap_class(n);
     size_t sz = heap_class_bytes(cls);
-    if (heap_nstacks >= HEAP_MAX_STACKS || heap_stack_bytes + sz > HEAP_MAX_STACK_BYTES)
+    /* Reserved first, given back on failure: the bounds hold across stripes. */
+    if (atomic_fetch_add_explicit(&heap_nstacks, 1, memory_order_relaxed) >= HEAP_MAX_STACKS) {
+      heap_stacks_unreserve(1, 0);
       return NULL;
-    st = heap_pool_get(cls);
-    if (!st) return NULL;
+    }
+    if (atomic_fetch_add_explicit(&heap_stack_bytes, sz, memory_order_relaxed) + sz >
+        HEAP_MAX_STACK_BYTES) {
+      heap_stacks_unreserve(1, sz);
+      return NULL;
+    }
+    st = heap_pool_get(heap_stripe_of(h), cls);
+    if (!st) {
+      heap_stacks_unreserve(1, sz);
+      return NULL;
+    }
     st->hash = h;
     st->tid = tid;
+    st->ctx = *ctx;
     st->nframes = n;
     memcpy(st->frames, frames, n * sizeof *frames);
     st->next = *bucket;
     *bucket = st;
-    heap_nstacks++;
-    heap_stack_bytes += sz;
   }
   st->alloc_count += count;
   st->alloc_bytes += bytes;
@@ -401,14 +457,14 @@ static heap_stack *heap_stack_intern(heap_tables *tab, uint32_t tid, const uintp
   return st;
 }
 
-/* Under S: unlinks an unused record and returns it to the pool. */
+/* Under the record's stripe lock: unlinks an unused record and returns it
+ * to the pool. */
 static void heap_stack_release(heap_tables *tab, heap_stack *st) {
   heap_stack **link = &tab->buckets[st->hash & (HEAP_STACK_BUCKETS - 1)];
   while (*link && *link != st) link = &(*link)->next;
   if (!*link) return;
   *link = st->next;
-  heap_nstacks--;
-  heap_stack_bytes -= heap_class_bytes(st->cls);
+  heap_stacks_unreserve(1, heap_class_bytes(st->cls));
   heap_pool_put(st);
 }
 
@@ -418,9 +474,11 @@ static inline uint32_t heap_home(const heap_shard *sh, uintptr_t p) {
   return (uint32_t)inprof__mix64(p) & (sh->cap - 1);
 }
 
-/* Under the shard lock. */
+/* Under the shard lock. Address 0 is never an entry: it is the empty
+ * slot's mark, which the probe below would otherwise match (free(NULL)
+ * reaches here whenever a live entry shares filter slot 0). */
 static heap_entry *heap_shard_find(heap_shard *sh, uintptr_t p) {
-  if (sh->cap == 0) return NULL;
+  if (sh->cap == 0 || p == 0) return NULL;
   uint32_t mask = sh->cap - 1;
   for (uint32_t i = heap_home(sh, p);; i = (i + 1) & mask) {
     if (sh->slots[i].ptr == p) return &sh->slots[i];
@@ -441,7 +499,8 @@ static inline bool heap_shard_has_room(const heap_shard *sh) {
 }
 
 /*
- * With no heap lock held: grows sh when its next insert would need it. The
+ * With sh's lock not held (heap_record may hold its stripe lock S_k: only
+ * L and mmap are taken here): grows sh when its next insert would need it. The
  * bigger table is mapped with the lock dropped and swapped in only if no
  * other thread grew the shard meanwhile; the loser's table is unmapped.
  */
@@ -507,13 +566,13 @@ static void heap_filter_dec(heap_tables *tab, uint32_t fi) {
 /* ----------------------------------------------------------- slow paths */
 
 static void heap_lock_all(void) {
-  pthread_mutex_lock(&heap_stack_mu);
+  for (uint32_t k = 0; k < HEAP_STRIPES; k++) pthread_mutex_lock(&heap_stripes[k].mu);
   for (uint32_t i = 0; i < HEAP_SHARDS; i++) pthread_mutex_lock(&heap_shards[i].mu);
 }
 
 static void heap_unlock_all(void) {
   for (uint32_t i = HEAP_SHARDS; i-- > 0;) pthread_mutex_unlock(&heap_shards[i].mu);
-  pthread_mutex_unlock(&heap_stack_mu);
+  for (uint32_t k = HEAP_STRIPES; k-- > 0;) pthread_mutex_unlock(&heap_stripes[k].mu);
 }
 
 /* Records a sampled block; the caller has entered heap code (heap_enter). */
@@ -521,6 +580,8 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
                         const uintptr_t *frames, uint32_t n) {
   double weight = 1.0 / -expm1(-(double)size / (double)rate);
   uint32_t tid = heap_tid();
+  inprof__sample_ctx ctx;
+  inprof__context_copy(&ctx);   /* this thread's span ids and labels now */
   uint32_t fi = heap_filter_index(p);
   heap_shard *sh = &heap_shards[fi & (HEAP_SHARDS - 1)];
 
@@ -528,17 +589,19 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
   heap_pool_refill();
   heap_shard_grow(sh);
 
-  pthread_mutex_lock(&heap_stack_mu);
+  uint64_t h = inprof__stack_hash(tid, frames, n) ^ inprof__context_hash(&ctx);
+  heap_stripe *sp = heap_stripe_of(h);
+  pthread_mutex_lock(&sp->mu);
   heap_tables *tab = heap_tables_get();
-  /* Checked under S: a stop that already cleared the tables must win. */
+  /* Checked under S_k: a stop or restart before this point wins. */
   if (!tab || !atomic_load_explicit(&heap_enabled, memory_order_relaxed) ||
       atomic_load_explicit(&heap_gen, memory_order_relaxed) != gen) {
-    pthread_mutex_unlock(&heap_stack_mu);
+    pthread_mutex_unlock(&sp->mu);
     return;
   }
-  heap_stack *st = heap_stack_intern(tab, tid, frames, n, weight, weight * (double)size);
+  heap_stack *st = heap_stack_intern(tab, h, tid, &ctx, frames, n, weight, weight * (double)size);
   if (!st) {
-    pthread_mutex_unlock(&heap_stack_mu);
+    pthread_mutex_unlock(&sp->mu);
     INPROF__COUNT(heap_samples_dropped, 1);
     return;
   }
@@ -546,6 +609,19 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
 
   pthread_mutex_lock(&sh->mu);
   heap_entry *e = heap_shard_find(sh, p);
+  /* The grow above left room for one entry, but another thread (another
+   * stripe) may have taken it since: grow again rather than drop a sample
+   * the bounds allow. Mapping under S_k is allowed (a system call, as in
+   * heap_pool_get); L is dropped for it. Each pass either finds room or
+   * sees the shard grown (by this thread or another), so a few passes
+   * suffice; only a failed mmap or the shard's bound ends in the drop below. */
+  for (int tries = 0; !e && !heap_shard_has_room(sh) && sh->count < HEAP_SHARD_MAX_LIVE &&
+                      tries < 4; tries++) {
+    pthread_mutex_unlock(&sh->mu);
+    heap_shard_grow(sh);
+    pthread_mutex_lock(&sh->mu);
+    e = heap_shard_find(sh, p);
+  }
   if (e) {
     /* A block freed without a hook call: the newer allocation replaces it. */
     atomic_fetch_sub_explicit(&e->stack->refs, 1, memory_order_release);
@@ -564,7 +640,9 @@ static void heap_record(uintptr_t p, uint64_t size, uint64_t rate, uint32_t gen,
     INPROF__COUNT(heap_samples_dropped, 1);
   }
   pthread_mutex_unlock(&sh->mu);
-  pthread_mutex_unlock(&heap_stack_mu);
+  /* S_k is held until the entry is in: the invariant check (every S and L)
+   * then never sees a reference without its entry. */
+  pthread_mutex_unlock(&sp->mu);
 }
 
 /* Unwinds and records one sampled block. Its own function so that the
@@ -577,9 +655,16 @@ static __attribute__((noinline)) void heap_sample(uintptr_t p, uint64_t size, ui
   __asm__ volatile("" ::: "memory");
 }
 
-static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
+/*
+ * cd is the countdown the caller decided on: this thread's own
+ * (inprof_record_alloc, the interposer) or one the caller keeps
+ * (inprof_record_alloc_countdown, e.g. Rust's ProfiledAllocator in its own
+ * thread-local). Several countdowns on one thread are each a Poisson process
+ * over the bytes they see, so every byte is still sampled with rate 1/R.
+ */
+static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size, uint64_t *cd) {
   if (!atomic_load_explicit(&heap_enabled, memory_order_acquire)) {
-    tls_countdown = HEAP_RECHECK_BYTES;
+    *cd = HEAP_RECHECK_BYTES;
     return;
   }
   if (tls_in_heap) {
@@ -596,13 +681,13 @@ static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
     tls_gen = gen;
     uint64_t d = heap_draw(rate);
     if (size < d) {
-      tls_countdown = d - size;
+      *cd = d - size;
       errno = saved_errno;
       return;
     }
   }
   /* Memoryless: the next distance starts after this block. */
-  tls_countdown = heap_draw(rate);
+  *cd = heap_draw(rate);
   if (ptr == NULL || inprof__in_profiler) {
     errno = saved_errno;
     return;
@@ -611,8 +696,13 @@ static __attribute__((noinline)) void heap_alloc_slow(void *ptr, size_t size) {
   uint32_t max = atomic_load_explicit(&heap_max_frames, memory_order_relaxed);
   if (max == 0 || max > INPROF_MAX_FRAMES_LIMIT) max = INPROF_MAX_FRAMES_LIMIT;
   /* A hook may run on a nearly full stack (a small sigaltstack): without
-   * room for the frames array, the sample is skipped, never overflowed. */
-  if (!inprof__unwind_stack_room((size_t)max * sizeof(uintptr_t) + HEAP_SAMPLE_STACK)) {
+   * room for the frames array, the sample is skipped, never overflowed.
+   * The check costs a system call per page; room that ends inside the page
+   * this frame is on needs none (that page is mapped: this frame uses it). */
+  size_t room = (size_t)max * sizeof(uintptr_t) + HEAP_SAMPLE_STACK;
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  bool same_page = here >= room && ((here - room) & ~(uintptr_t)4095) == (here & ~(uintptr_t)4095);
+  if (!same_page && !inprof__unwind_stack_room(room)) {
     INPROF__COUNT(heap_samples_dropped, 1);
     errno = saved_errno;
     return;
@@ -660,6 +750,9 @@ static void heap_free_entry_nowait(uintptr_t p, uint32_t fi) {
 }
 
 static __attribute__((noinline)) void heap_free_slow(uintptr_t p, uint32_t fi) {
+  /* free(NULL): no entry, no lock (the inline filter test lets it through
+   * when a live entry shares its slot). */
+  if (HEAP_UNLIKELY(p == 0)) return;
   if (tls_in_heap) {
     /* A handler interrupted this thread's heap code, which may hold the
      * shard lock: matched when that code leaves (heap_leave). A slot is
@@ -688,9 +781,34 @@ INPROF_EXPORT void inprof_record_alloc(void *ptr, size_t size) {
     tls_countdown = c - size;
     return;
   }
-  heap_alloc_slow(ptr, size);
+  heap_alloc_slow(ptr, size, &tls_countdown);
   /* Keeps this frame on the stack (no tail call): HEAP_SKIP_FRAMES counts it. */
   __asm__ volatile("" ::: "memory");
+}
+
+/*
+ * The same with the caller's countdown: the caller subtracts inline and calls
+ * here only when an allocation reaches it, so one frame (this one) stands
+ * where inprof_record_alloc's would, and HEAP_SKIP_FRAMES still holds. A
+ * size below the countdown is handled too (just subtracted), so any call is
+ * correct. A countdown of 0 (a new thread's) takes the slow path, which
+ * draws a first distance, as for the library's own countdown.
+ */
+INPROF_EXPORT void inprof_record_alloc_countdown(void *ptr, size_t size, uint64_t *countdown) {
+  uint64_t c = *countdown;
+  if (HEAP_LIKELY(size < c)) {
+    *countdown = c - size;
+    return;
+  }
+  heap_alloc_slow(ptr, size, countdown);
+  __asm__ volatile("" ::: "memory");
+}
+
+/* The filter's words, for callers that test it inline (never NULL; the
+ * array is static, so the address holds for the whole process and in a
+ * forked child). */
+INPROF_EXPORT const uint64_t *inprof_heap_free_filter(void) {
+  return (const uint64_t *)(const void *)heap_filter;
 }
 
 INPROF_EXPORT void inprof_record_free(void *ptr) {
@@ -715,7 +833,13 @@ INPROF__HIDDEN void inprof__heap_atfork_child(void) {
    */
   atomic_store_explicit(&heap_enabled, 0, memory_order_relaxed);
   pthread_mutex_init(&heap_collect_mu, NULL);
-  pthread_mutex_init(&heap_stack_mu, NULL);
+  for (uint32_t k = 0; k < HEAP_STRIPES; k++) {
+    heap_stripe *sp = &heap_stripes[k];
+    pthread_mutex_init(&sp->mu, NULL);
+    memset(sp->pool_free, 0, sizeof sp->pool_free);
+    sp->pool_bump = NULL;
+    sp->pool_left = 0;
+  }
   for (uint32_t i = 0; i < HEAP_SHARDS; i++) {
     pthread_mutex_init(&heap_shards[i].mu, NULL);
     heap_shards[i].slots = NULL;
@@ -726,11 +850,8 @@ INPROF__HIDDEN void inprof__heap_atfork_child(void) {
     memset((void *)heap_filter, 0, sizeof heap_filter);
   atomic_store_explicit(&heap_tab, NULL, memory_order_relaxed);
   atomic_store_explicit(&heap_live, 0, memory_order_relaxed);
-  heap_nstacks = 0;
-  heap_stack_bytes = 0;
-  memset(heap_pool_free, 0, sizeof heap_pool_free);
-  heap_pool_bump = NULL;
-  heap_pool_left = 0;
+  atomic_store_explicit(&heap_nstacks, 0, memory_order_relaxed);
+  atomic_store_explicit(&heap_stack_bytes, 0, memory_order_relaxed);
   /* The spare chunk is either untouched or NULL: it stays usable. */
   /* The forking thread is the child's only thread: fix its cached identity. */
   tls_in_heap = 0;
@@ -802,7 +923,10 @@ INPROF__HIDDEN uint64_t inprof__heap_live_samples(void) {
   return atomic_load_explicit(&heap_live, memory_order_relaxed);
 }
 
-INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg) {
+/* consume: the period ends (inprof__heap_collect); else only a look at it
+ * (inprof__heap_snapshot, for inprof_collect): allocation counts stay for
+ * the period's export and no record is reclaimed. */
+static void heap_report(inprof__agg *agg, bool consume) {
   int prev_in_profiler = inprof__in_profiler;
   inprof__in_profiler = 1;
   /* C only: the aggregate below allocates, which no heap lock allows. */
@@ -827,64 +951,73 @@ INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg) {
     }
 
     /* Each record's values move to its report fields. A reported record is
-     * not reused before the second pass below, so it outlives S while the
-     * aggregate copies it (only this function, under C, reuses records). */
+     * not reused before the second pass below, so it outlives its stripe's
+     * lock while the aggregate copies it (only this function, under C,
+     * reuses records). One stripe locked at a time. */
     int prev = heap_enter();
-    pthread_mutex_lock(&heap_stack_mu);
-    for (uint32_t b = 0; b < HEAP_STACK_BUCKETS; b++) {
-      heap_stack **link = &tab->buckets[b];
-      while (*link) {
-        heap_stack *st = *link;
-        int64_t *v = st->report;
-        memset(v, 0, sizeof st->report);
-        v[INPROF__VT_ALLOC_SAMPLES] = heap_round(st->alloc_count);
-        v[INPROF__VT_ALLOC_SPACE] = heap_round(st->alloc_bytes);
-        v[INPROF__VT_INUSE_OBJECTS] = heap_round(st->inuse_count);
-        v[INPROF__VT_INUSE_SPACE] = heap_round(st->inuse_bytes);
-        st->alloc_count = st->alloc_bytes = 0;
-        st->inuse_count = st->inuse_bytes = 0;
-        bool has_values = v[INPROF__VT_ALLOC_SAMPLES] || v[INPROF__VT_ALLOC_SPACE] ||
-                          v[INPROF__VT_INUSE_OBJECTS] || v[INPROF__VT_INUSE_SPACE];
-        if (agg && has_values) {
-          st->report_next = report;
-          report = st;
-          link = &st->next;
-        } else if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0) {
-          /* Acquire pairs with the release decrements: the last user's
-           * accesses happen before the reuse. */
-          *link = st->next;
-          heap_nstacks--;
-          heap_stack_bytes -= heap_class_bytes(st->cls);
-          heap_pool_put(st);
-        } else {
-          link = &st->next;
+    for (uint32_t k = 0; k < HEAP_STRIPES; k++) {
+      heap_stripe *sp = &heap_stripes[k];
+      pthread_mutex_lock(&sp->mu);
+      for (uint32_t b = k; b < HEAP_STACK_BUCKETS; b += HEAP_STRIPES) {
+        heap_stack **link = &tab->buckets[b];
+        while (*link) {
+          heap_stack *st = *link;
+          int64_t *v = st->report;
+          memset(v, 0, sizeof st->report);
+          v[INPROF__VT_ALLOC_SAMPLES] = heap_round(st->alloc_count);
+          v[INPROF__VT_ALLOC_SPACE] = heap_round(st->alloc_bytes);
+          v[INPROF__VT_INUSE_OBJECTS] = heap_round(st->inuse_count);
+          v[INPROF__VT_INUSE_SPACE] = heap_round(st->inuse_bytes);
+          if (consume) st->alloc_count = st->alloc_bytes = 0;
+          st->inuse_count = st->inuse_bytes = 0;
+          bool has_values = v[INPROF__VT_ALLOC_SAMPLES] || v[INPROF__VT_ALLOC_SPACE] ||
+                            v[INPROF__VT_INUSE_OBJECTS] || v[INPROF__VT_INUSE_SPACE];
+          if (agg && has_values) {
+            st->report_next = report;
+            report = st;
+            link = &st->next;
+          } else if (consume && atomic_load_explicit(&st->refs, memory_order_acquire) == 0) {
+            /* Acquire pairs with the release decrements: the last user's
+             * accesses happen before the reuse. */
+            *link = st->next;
+            heap_stacks_unreserve(1, heap_class_bytes(st->cls));
+            heap_pool_put(st);
+          } else {
+            link = &st->next;
+          }
         }
       }
+      pthread_mutex_unlock(&sp->mu);
     }
-    pthread_mutex_unlock(&heap_stack_mu);
     heap_leave(prev);
   }
 
   /* tid, frames and nframes never change while a record exists. */
   for (heap_stack *st = report; st; st = st->report_next)
-    inprof__agg_add(agg, st->tid, st->frames, st->nframes, st->report);
+    inprof__agg_add_ctx(agg, st->tid, &st->ctx, 0, st->frames, st->nframes, st->report);
 
   if (report) {
     int prev = heap_enter();
-    pthread_mutex_lock(&heap_stack_mu);
     for (heap_stack *st = report, *next; st; st = next) {
       next = st->report_next;
+      heap_stripe *sp = heap_stripe_of(st->hash);
+      pthread_mutex_lock(&sp->mu);
       st->report_next = NULL;
-      if (atomic_load_explicit(&st->refs, memory_order_acquire) == 0 && st->alloc_count == 0)
+      if (consume && atomic_load_explicit(&st->refs, memory_order_acquire) == 0 &&
+          st->alloc_count == 0)
         heap_stack_release(tab, st);
+      pthread_mutex_unlock(&sp->mu);
     }
-    pthread_mutex_unlock(&heap_stack_mu);
     heap_leave(prev);
   }
 
   pthread_mutex_unlock(&heap_collect_mu);
   inprof__in_profiler = prev_in_profiler;
 }
+
+INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg) { heap_report(agg, true); }
+
+INPROF__HIDDEN void inprof__heap_snapshot(inprof__agg *agg) { heap_report(agg, false); }
 
 /* ------------------------------------------- test-only introspection */
 
@@ -921,7 +1054,7 @@ INPROF__HIDDEN uint64_t inprof__heap_test_check(uint64_t *entries) {
       refs += atomic_load_explicit(&st->refs, memory_order_relaxed);
       nst++;
     }
-  if (nst != heap_nstacks) bad++;
+  if (nst != atomic_load_explicit(&heap_nstacks, memory_order_relaxed)) bad++;
   if (refs != total) bad++;
   if (total != atomic_load_explicit(&heap_live, memory_order_relaxed)) bad++;
   heap_unlock_all();

@@ -15,6 +15,8 @@ INPROF__HIDDEN inprof_status inprof__heap_start(const inprof__settings *s);
 INPROF__HIDDEN void inprof__heap_stop(void);
 /* Adds this period's sampled allocations and the live heap into agg. */
 INPROF__HIDDEN void inprof__heap_collect(inprof__agg *agg);
+/* Adds the same into agg without ending the period (inprof_collect). */
+INPROF__HIDDEN void inprof__heap_snapshot(inprof__agg *agg);
 INPROF__HIDDEN uint64_t inprof__heap_live_samples(void);
 
 /* Fork, in the child only: no heap lock is held across fork (see api.c);

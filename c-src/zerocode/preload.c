@@ -13,10 +13,16 @@
  * Blocks are glibc's own, so memory allocated before the profiler started
  * frees normally and malloc_usable_size stays glibc's and stays right.
  *
- * The allocation hooks are the library's inprof_record_alloc/free: their
- * fast path is a thread-local countdown (alloc) and a bitmap test (free),
- * safe before start and after stop, and they refuse re-entry from the
- * sampler's own allocations.
+ * The allocation hooks are the library's inprof_record_alloc/free. Their
+ * unsampled cases (heap/heap_fast.h: a thread-local countdown for an
+ * allocation, a bitmap test for a free) are decided inline here, so the
+ * common pair costs no call beyond glibc's own; only an allocation that
+ * reaches the countdown, or a free whose filter bit is set, calls the hook
+ * (which keeps the interposed function as the sample's leaf frame, and
+ * refuses re-entry from the sampler's own allocations). This is safe before
+ * start and after stop, and for the loader's earliest calls: the countdown
+ * is initial-exec TLS in this object's static TLS block (no lazy
+ * allocation), the filter a static array.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -27,17 +33,42 @@
 #include <unistd.h>
 
 #include "api_owned.h"
+#include "heap/heap_fast.h"
 #include "inprof.h"
 
 #define PRELOAD_API __attribute__((visibility("default")))
 #define PRELOAD_LIKELY(x) __builtin_expect(!!(x), 1)
 
+/* Call glibc through its GOT entry directly (bound at load, -z now)
+ * instead of a PLT stub: one indirect call instead of a call and a jump. */
+#if defined(__has_attribute)
+#if __has_attribute(noplt)
+#define PRELOAD_NOPLT __attribute__((noplt))
+#endif
+#endif
+#ifndef PRELOAD_NOPLT
+#define PRELOAD_NOPLT
+#endif
+
 /* glibc's allocator under its own names (exported, GLIBC_2.2.5). */
-extern void *__libc_malloc(size_t size);
-extern void __libc_free(void *ptr);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-extern void *__libc_memalign(size_t align, size_t size);
+extern void *__libc_malloc(size_t size) PRELOAD_NOPLT;
+extern void __libc_free(void *ptr) PRELOAD_NOPLT;
+extern void *__libc_calloc(size_t n, size_t size) PRELOAD_NOPLT;
+extern void *__libc_realloc(void *ptr, size_t size) PRELOAD_NOPLT;
+extern void *__libc_memalign(size_t align, size_t size) PRELOAD_NOPLT;
+
+/* After an allocation: the countdown inline, the hook when it is reached.
+ * A NULL result is never recorded (the hook would only re-arm). */
+static inline __attribute__((always_inline)) void preload_alloc(void *p, size_t size) {
+  if (PRELOAD_LIKELY(inprof__heap_alloc_unsampled(size))) return;
+  if (p) inprof_record_alloc(p, size);
+}
+
+/* Before a free: the filter inline, the hook when the bit is set. */
+static inline __attribute__((always_inline)) void preload_free(void *ptr) {
+  if (PRELOAD_LIKELY(inprof__heap_free_unsampled(ptr))) return;
+  inprof_record_free(ptr);
+}
 
 /* Bounded wait for the last export at exit (INPROF_STOP_TIMEOUT_MS). */
 #define PRELOAD_DEFAULT_STOP_TIMEOUT_MS 5000u
@@ -47,33 +78,43 @@ extern void *__libc_memalign(size_t align, size_t size);
 
 PRELOAD_API void *malloc(size_t size) {
   void *p = __libc_malloc(size);
-  inprof_record_alloc(p, size);
+  preload_alloc(p, size);
   return p;
 }
 
 PRELOAD_API void free(void *ptr) {
   /* Before the block goes back: once freed, another thread may be handed
-   * the same address and sample it. */
-  if (PRELOAD_LIKELY(ptr != NULL)) inprof_record_free(ptr);
+   * the same address and sample it. free(NULL) needs no test of its own
+   * on this path: its filter bit is clear unless a live block shares slot
+   * 0, and then the hook returns at once for address 0 (heap_free_slow;
+   * address 0 is the live table's empty-slot mark, never an entry). */
+  preload_free(ptr);
   __libc_free(ptr);
 }
 
 PRELOAD_API void *calloc(size_t n, size_t size) {
   void *p = __libc_calloc(n, size);
-  /* No overflow here: calloc returned NULL (and is not recorded) if n*size overflows. */
-  if (p) inprof_record_alloc(p, n * size);
+  /* No overflow here: calloc returned NULL (and is not recorded) if n*size
+   * overflows. A NULL result lowers the countdown by a size never allocated:
+   * harmless (an earlier sample by at most one draw). */
+  preload_alloc(p, n * size);
   return p;
 }
 
-PRELOAD_API void *realloc(void *ptr, size_t size) {
+/* realloc's body, also reallocarray's: a call to the exported realloc from
+ * here would go through the symbol search and could reach another realloc
+ * (an earlier interposer), leaving this one's live entry behind. */
+static inline __attribute__((always_inline)) void *preload_realloc(void *ptr, size_t size) {
   /* A failed realloc keeps the old block, which then goes unrecorded: that
    * loses one sample at worst, where recording after the call could let a
    * racing thread's new block (same address) be erased. */
-  if (ptr) inprof_record_free(ptr);
+  if (ptr) preload_free(ptr);
   void *p = __libc_realloc(ptr, size);
-  if (p) inprof_record_alloc(p, size);
+  if (p) preload_alloc(p, size);
   return p;
 }
+
+PRELOAD_API void *realloc(void *ptr, size_t size) { return preload_realloc(ptr, size); }
 
 PRELOAD_API void *reallocarray(void *ptr, size_t n, size_t size) {
   size_t bytes;
@@ -81,14 +122,14 @@ PRELOAD_API void *reallocarray(void *ptr, size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  return realloc(ptr, bytes);
+  return preload_realloc(ptr, bytes);
 }
 
 static int is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
 static void *aligned(size_t align, size_t size) {
   void *p = __libc_memalign(align, size);
-  if (p) inprof_record_alloc(p, size);
+  if (p) preload_alloc(p, size);
   return p;
 }
 

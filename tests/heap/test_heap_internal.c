@@ -303,8 +303,108 @@ static void test_fork(void) {
   collect(0, 0);
 }
 
+/*
+ * The public inline fast path (inprof.h): a caller-owned countdown with
+ * inprof_record_alloc_countdown, and the filter from inprof_heap_free_filter
+ * tested with the documented hash. Sample count matches 1 - exp(-s/R) per
+ * block within 5 sigma, every live sampled block's public filter bit is set
+ * (no false negatives: the caller would otherwise skip its free), and after
+ * frees decided through the public filter nothing stays live.
+ */
+static int public_filter_bit(const void *p) {
+  const uint64_t *f = inprof_heap_free_filter();
+  uint64_t i = ((uint64_t)(uintptr_t)p * INPROF_HEAP_FILTER_MULTIPLIER) >>
+               (64 - INPROF_HEAP_FILTER_BITS);
+  return (int)((__atomic_load_n(&f[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1);
+}
+
+static void test_public_inline_path(void) {
+  enum { N = 200000 };
+  const uint64_t rate = 4096;
+  static void *ptrs[N];
+  start(rate);
+  uint64_t live0 = inprof__heap_live_samples();
+  uint64_t countdown = 0, s0 = stat_samples(), calls = 0;
+  double mean = 0, var = 0;
+  for (size_t i = 0; i < N; i++) {
+    size_t size = 16 + (i * 7919) % 2000;
+    double q = 1 - exp(-(double)size / (double)rate);
+    mean += q;
+    var += q * (1 - q);
+    ptrs[i] = fake_block();
+    if (size < countdown) {
+      countdown -= size;
+    } else {
+      calls++;
+      inprof_record_alloc_countdown(ptrs[i], size, &countdown);
+    }
+  }
+  double got = (double)(stat_samples() - s0);
+  CHECKF(fabs(got - mean) <= 5 * sqrt(var), "public countdown: %.0f samples, expected %.0f +- %.0f",
+         got, mean, sqrt(var));
+  /* The countdown is re-armed by each call: calls stay near the samples. */
+  CHECKF((double)calls <= got + 2, "%llu calls for %.0f samples", (unsigned long long)calls, got);
+  uint64_t live = inprof__heap_live_samples() - live0, missing = 0, sent = 0;
+  CHECKF((double)live == got, "live %llu after %.0f samples", (unsigned long long)live, got);
+  for (size_t i = 0; i < N; i++)
+    if (inprof__heap_test_is_live(ptrs[i]) && !public_filter_bit(ptrs[i])) missing++;
+  CHECKF(missing == 0, "%llu live sampled blocks with a clear public filter bit",
+         (unsigned long long)missing);
+  /* Blocks not sampled whose bit is set anyway (another block's slot):
+   * at most the set fraction of the filter, plus 5 sigma. */
+  const uint64_t *f = inprof_heap_free_filter();
+  uint64_t set = 0;
+  for (uint32_t w = 0; w < (1u << INPROF_HEAP_FILTER_BITS) / 64; w++)
+    set += (uint64_t)__builtin_popcountll(__atomic_load_n(&f[w], __ATOMIC_RELAXED));
+  double frac = (double)set / (double)(1u << INPROF_HEAP_FILTER_BITS);
+  double fp_max = ((double)N - got) * frac + 5 * sqrt((double)N * frac * (1 - frac)) + 10;
+  for (size_t i = 0; i < N; i++)
+    if (public_filter_bit(ptrs[i])) {
+      sent++;
+      inprof_record_free(ptrs[i]);
+    }
+  /* Only set bits reach the library: about the samples plus false positives. */
+  CHECKF(sent >= (uint64_t)got && (double)sent <= got + fp_max,
+         "%llu frees sent for %.0f samples (filter %.2f full)", (unsigned long long)sent, got, frac);
+  printf("public inline path: %.0f samples (expected %.0f), %llu calls, %llu frees sent\n", got,
+         mean, (unsigned long long)calls, (unsigned long long)sent);
+  check_tables(live0);
+  inprof__heap_stop();
+  (void)collect(0, 0); /* this period's allocations are not the next test's */
+}
+
+/*
+ * free(NULL) while a live sampled block shares filter slot 0 (the slot of
+ * address 0): the filter lets the call through, and the table must not take
+ * address 0 (its empty-slot mark) for an entry. A regression test for a
+ * crash at exit in zero-code mode, where the interposer's free passes NULL
+ * to the hook without a test of its own.
+ */
+static void test_free_null_slot0(void) {
+  start(4096);
+  uint64_t live0 = inprof__heap_live_samples();
+  uintptr_t p = 0x200000000000ull;
+  while ((((uint64_t)p * INPROF_HEAP_FILTER_MULTIPLIER) >> (64 - INPROF_HEAP_FILTER_BITS)) != 0)
+    p += 16;
+  /* 2^40 bytes at a mean of 4096: sampled with certainty. */
+  inprof_record_alloc((void *)p, (size_t)1 << 40);
+  REQUIRE(inprof__heap_test_is_live((void *)p));
+  CHECK(public_filter_bit(NULL));
+  inprof_record_free(NULL);
+  inprof_record_free(NULL);
+  CHECK(inprof__heap_test_is_live((void *)p));
+  check_tables(live0 + 1);
+  inprof_record_free((void *)p);
+  CHECK(!inprof__heap_test_is_live((void *)p));
+  check_tables(live0);
+  inprof__heap_stop();
+  (void)collect(0, 0);
+}
+
 int main(void) {
   test_before_start();
+  test_free_null_slot0();
+  test_public_inline_path();
   test_probability(4096, 64, 400000);
   test_probability(4096, 4096, 40000);
   test_probability(4096, 40000, 20000);

@@ -177,11 +177,35 @@ static int count_tag(const intake *in, int nreq, const char *tag) {
   return c;
 }
 
+/* Files in dir starting with prefix whose Profile.comment (go tool pprof
+ * -comments) is exactly "process_name:<name>"; -1 when a file has another
+ * process_name comment or none. */
+static int count_named_files(const char *dir, const char *prefix, const char *name) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0, bad = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (!strncmp(e->d_name, prefix, strlen(prefix)) && strstr(e->d_name, ".pprof.gz")) {
+      char *c = testutil_capture("%s tool pprof -comments %s/%s 2>&1", INPROF_GO, dir,
+                                 e->d_name);
+      REQUIRE(c);
+      char want[300];
+      snprintf(want, sizeof want, "process_name:%s\n", name);
+      if (!strcmp(c, want)) n++;
+      else printf("%s: comments %s", e->d_name, c), bad = 1;
+      free(c);
+    }
+  closedir(d);
+  return bad ? -1 : n;
+}
+
 /*
  * zc_cpu_heap (exits normally) -> sh -c -> zc_child a; zc_child b. Each
  * process that exits normally leaves one file set and one upload, tagged
- * with its own process_name. The shell may leave none: dash leaves with
- * _exit, which skips the exit export (documented).
+ * with its own process_name: in the upload's tags and as the pprof file's
+ * comment. The shell may leave none: dash leaves with _exit, which skips the
+ * exit export (documented).
  */
 static void case_chain(int follow) {
   char *dir = testutil_tmpdir("zc-chain");
@@ -211,6 +235,13 @@ static void case_chain(int follow) {
   int shell_files = all - fp - fa - fb;
   CHECKF(shell_files == 0 || (follow && shell_files == 1), "%d files from the shell",
          shell_files);
+  /* The files carry the process_name too. */
+  snprintf(pre, sizeof pre, "chain-%d-", pp);
+  CHECKF(count_named_files(dir, pre, "zc_cpu_heap") == fp, "parent's file comments");
+  snprintf(pre, sizeof pre, "chain-%d-", pa);
+  CHECKF(count_named_files(dir, pre, "zc_child") == fa, "child a's file comments");
+  snprintf(pre, sizeof pre, "chain-%d-", pb);
+  CHECKF(count_named_files(dir, pre, "zc_child") == fb, "child b's file comments");
   int nreq = intake_wait(&in, all, 20000);
   th_sleep_ms(300); /* a late extra upload would be a failure too */
   nreq = intake_count(&in);
@@ -329,6 +360,52 @@ static void case_linked(const char *prog) {
   rmdir_all(dir);
 }
 
+/*
+ * The preload library's code in an instrumented program (zc_asan_dlopen:
+ * dlopen'ed, its allocator entry points called explicitly, exit export):
+ * ASan and UBSan check it in the sanitizer builds; everywhere, the heap
+ * profile it writes must match what the program allocated per site.
+ */
+static void case_asan_dlopen(void) {
+  char *dir = testutil_tmpdir("zc-asan");
+  REQUIRE(dir);
+  char *out = testutil_capture(
+      "env -u LD_PRELOAD INPROF_OUTPUT_DIR=%s INPROF_UPLOAD=false DD_SERVICE=zc-asan "
+      "INPROF_HEAP_SAMPLE_BYTES=16384 INPROF_CPU_HZ=99 DD_PROFILING_UPLOAD_PERIOD=3600 "
+      "%s/zc_asan_dlopen %s 2>&1; echo \"rc=$?\"", dir, ZC_BIN_DIR, ZC_PRELOAD);
+  REQUIRE(out);
+  printf("%s", out);
+  CHECKF(strstr(out, "rc=0\n") != NULL, "zc_asan_dlopen failed");
+  CHECK(strstr(out, "ERROR: AddressSanitizer") == NULL);
+  CHECK(strstr(out, "runtime error:") == NULL);
+  int pid = (int)num_after(out, "pid ");
+  REQUIRE(pid > 0);
+  char file[512];
+  snprintf(file, sizeof file, "%s/zc-asan-%d-1.pprof.gz", dir, pid);
+  CHECKF(access(file, R_OK) == 0, "no exit export %s", file);
+  static testutil_row alloc[4096], inuse[4096];
+  int na = testutil_pprof_top(file, "alloc-space", alloc, 4096);
+  int ni = testutil_pprof_top(file, "inuse-space", inuse, 4096);
+  REQUIRE(na > 0 && ni > 0);
+  static const char *sites[3] = {"asan_site_kept", "asan_site_calloc", "asan_site_grown"};
+  for (int s = 0; s < 3; s++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s ", sites[s]);
+    const char *line = strstr(out, key);
+    REQUIRE(line);
+    double want_alloc = 0, want_kept = 0;
+    REQUIRE(sscanf(line + strlen(key), "%lf %lf", &want_alloc, &want_kept) == 2);
+    check_close("alloc-space", sites[s], cum_of(alloc, na, sites[s]), want_alloc, 0.10);
+    if (want_kept > 0)
+      check_close("inuse-space", sites[s], cum_of(inuse, ni, sites[s]), want_kept, 0.10);
+    else
+      CHECKF(cum_of(inuse, ni, sites[s]) == 0, "%s in use: %.0f", sites[s],
+             cum_of(inuse, ni, sites[s]));
+  }
+  free(out);
+  rmdir_all(dir);
+}
+
 int main(int argc, char **argv) {
   REQUIRE(argc > 1);
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -342,6 +419,7 @@ int main(int argc, char **argv) {
     case_linked("zc_linked");
     case_linked("zc_linked_shared");
   }
+  else if (!strcmp(argv[1], "asan_dlopen")) case_asan_dlopen();
   else REQUIRE(!"unknown case");
   return testutil_done(argv[1]);
 }

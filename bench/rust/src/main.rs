@@ -10,7 +10,16 @@
 //!               [--threads T] [--rounds N] [--outdir DIR]
 //! rustbench export --profiler off|inprof [--hz H] [--threads T]
 //!               [--periods P] [--period-ms MS] [--outdir DIR]
+//! rustbench heap [--heap-bytes B] [--rounds N]
 //! ```
+//!
+//! `heap` measures the allocator hooks from Rust, in one process with the
+//! variants interleaved: `System` alone, `ProfiledAllocator<System>` (the
+//! inline fast path) and `System` plus the out-of-line C hooks
+//! (`inprof_record_alloc`/`inprof_record_free` on every call, what the
+//! wrapper did before the inline path), heap profiling on at B bytes (default
+//! 512 KiB, CPU off): ns per alloc+free pair of 64 bytes, and the throughput
+//! of an allocation-bound loop (mixed sizes, a 256-block working set).
 //!
 //! The global allocator is chosen at start by BENCH_ALLOC: `system`
 //! (default), `inprof` (inprof's ProfiledAllocator over the system
@@ -395,6 +404,184 @@ fn main() {
     match a.cmd.as_str() {
         "run" => cmd_run(&a),
         "export" => cmd_export(&a),
-        _ => die("usage: rustbench run|export [--profiler off|inprof|pprof] ..."),
+        "heap" => cmd_heap(&a),
+        _ => die("usage: rustbench run|export|heap [--profiler off|inprof|pprof] ..."),
+    }
+}
+
+// ------------------------------------------------------------ heap hooks
+
+/// `System` with the out-of-line C hooks on every call: the reference the
+/// inline fast path of `ProfiledAllocator` is compared with.
+struct Hooked;
+
+unsafe impl GlobalAlloc for Hooked {
+    #[inline]
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc(l);
+        if !p.is_null() {
+            inprof::sys::inprof_record_alloc(p.cast(), l.size());
+        }
+        p
+    }
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        inprof::sys::inprof_record_free(p.cast());
+        System.dealloc(p, l)
+    }
+}
+
+/// This thread's CPU time in ns: the pair loop is what this thread pays,
+/// and the machine is shared (wall time mostly measures the scheduler).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// alloc+free pairs of 64 bytes through `a`; thread CPU ns for n pairs.
+#[inline(never)]
+fn heap_pairs<A: GlobalAlloc>(a: &A, n: u64) -> u64 {
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let t0 = thread_cpu_ns();
+    for _ in 0..n {
+        // SAFETY: a valid layout; the block is freed with the same layout.
+        unsafe {
+            let p = a.alloc(l);
+            std::hint::black_box(p);
+            a.dealloc(p, l);
+        }
+    }
+    thread_cpu_ns() - t0
+}
+
+/// An allocation-bound loop: each op frees a random block of a 256-block
+/// working set and allocates a new one (78% 16..271 B, 20% up to 4 KiB, 2% up
+/// to 64 KiB, as bench_heap), touching it. Returns this thread's CPU ns
+/// (the sampled allocations' cost included; the profiler's collector, idle
+/// here with CPU sampling off, is not).
+#[inline(never)]
+fn heap_mix<A: GlobalAlloc>(a: &A, ops: u64, seed: u64) -> u64 {
+    let mut slots: [(*mut u8, usize); 256] = [(std::ptr::null_mut(), 0); 256];
+    let mut s = seed | 1;
+    let c0 = rusage_ns(libc::RUSAGE_THREAD);
+    for _ in 0..ops {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let k = (s & 255) as usize;
+        let top = (s >> 56) as u32;
+        let n = if top < 200 {
+            16 + (s % 256) as usize
+        } else if top < 250 {
+            256 + (s % 3840) as usize
+        } else {
+            4096 + (s % (60 * 1024)) as usize
+        };
+        // SAFETY: valid layouts; each block is freed once with its own layout.
+        unsafe {
+            let (old, on) = slots[k];
+            if !old.is_null() {
+                a.dealloc(old, Layout::from_size_align_unchecked(on, 8));
+            }
+            let p = a.alloc(Layout::from_size_align_unchecked(n, 8));
+            if p.is_null() {
+                die("out of memory");
+            }
+            *p = s as u8;
+            slots[k] = (p, n);
+        }
+    }
+    for (p, n) in slots {
+        if !p.is_null() {
+            // SAFETY: as above.
+            unsafe { a.dealloc(p, Layout::from_size_align_unchecked(n, 8)) }
+        }
+    }
+    rusage_ns(libc::RUSAGE_THREAD) - c0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn cmd_heap(a: &Args) {
+    let rate = if a.heap_bytes > 0 { a.heap_bytes } else { 524288 };
+    let rounds = a.rounds.clamp(3, 99) as usize;
+    let mut cfg = a.clone_for_heap();
+    cfg.hz = 0;
+    let p = start_inprof(&cfg, rate);
+    let inline = inprof::ProfiledAllocator::new(System);
+    const PAIRS: u64 = 10_000_000;
+    const OPS: u64 = 2_000_000;
+    heap_pairs(&System, PAIRS / 4);
+    heap_pairs(&inline, PAIRS / 4);
+    heap_pairs(&Hooked, PAIRS / 4);
+    let (mut d_inline, mut d_hooks, mut off) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut r_inline, mut r_hooks) = (Vec::new(), Vec::new());
+    let s0 = p.stats();
+    for r in 0..rounds {
+        // Rotated order, so that drifts of the machine hit every variant.
+        let mut t = [0u64; 3];
+        for i in 0..3 {
+            let v = (i + r) % 3;
+            t[v] = match v {
+                0 => heap_pairs(&System, PAIRS),
+                1 => heap_pairs(&inline, PAIRS),
+                _ => heap_pairs(&Hooked, PAIRS),
+            };
+        }
+        off.push(t[0] as f64 / PAIRS as f64);
+        d_inline.push((t[1] as f64 - t[0] as f64) / PAIRS as f64);
+        d_hooks.push((t[2] as f64 - t[0] as f64) / PAIRS as f64);
+        let seed = 0x9e3779b97f4a7c15u64.wrapping_mul(r as u64 + 1);
+        let mut m = [0u64; 3];
+        for i in 0..3 {
+            let v = (i + r) % 3;
+            m[v] = match v {
+                0 => heap_mix(&System, OPS, seed),
+                1 => heap_mix(&inline, OPS, seed),
+                _ => heap_mix(&Hooked, OPS, seed),
+            };
+        }
+        r_inline.push(m[0] as f64 / m[1] as f64);
+        r_hooks.push(m[0] as f64 / m[2] as f64);
+    }
+    let s1 = p.stats();
+    drop(p);
+    println!(
+        "RESULT cmd=heap heap_bytes={rate} rounds={rounds} off_ns_per_pair={:.3} inline_added_ns_per_pair={:.3} \
+         hooks_added_ns_per_pair={:.3} mix_throughput_ratio_inline={:.4} mix_throughput_ratio_hooks={:.4} \
+         heap_samples={} heap_dropped={}",
+        median(&mut off),
+        median(&mut d_inline),
+        median(&mut d_hooks),
+        median(&mut r_inline),
+        median(&mut r_hooks),
+        s1.heap_samples - s0.heap_samples,
+        s1.heap_samples_dropped - s0.heap_samples_dropped
+    );
+}
+
+impl Args {
+    fn clone_for_heap(&self) -> Args {
+        Args {
+            cmd: self.cmd.clone(),
+            profiler: "inprof".into(),
+            hz: self.hz,
+            heap_bytes: self.heap_bytes,
+            threads: 1,
+            rounds: self.rounds,
+            periods: self.periods,
+            period_ms: self.period_ms,
+            outdir: self.outdir.clone(),
+        }
     }
 }
