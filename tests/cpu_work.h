@@ -23,4 +23,28 @@ static inline uint64_t cpu_work_thread_ns(void) {
     }                                                            \
   } while (0)
 
+/* A timer on the calling thread's CPU clock that sends signo to this
+ * thread every period_ns of its CPU time (the way the sampler arms its
+ * own); exits the test when the kernel refuses. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static inline timer_t cpu_work_thread_timer(int signo, long period_ns) {
+  struct sigevent sev = {0};
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = signo;
+  sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  timer_t t;
+  struct itimerspec its = {{period_ns / 1000000000, period_ns % 1000000000},
+                           {period_ns / 1000000000, period_ns % 1000000000}};
+  if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) != 0 || timer_settime(t, 0, &its, NULL) != 0) {
+    perror("cpu_work_thread_timer");
+    exit(1);
+  }
+  return t;
+}
+
 #endif

@@ -8,7 +8,10 @@
  * Why weights: each sample is weighted by the thread's CPU-clock delta since
  * its previous sample, so cpu-time stays exact when the kernel merges
  * expirations, when a thread was armed late, or when a sample is dropped
- * (a dropped sample leaves the delta for the next one).
+ * (a dropped sample leaves the delta for the next one). A thread's slot is
+ * published with its baseline before its timer is armed, so even its first
+ * sample finds it: a thread found late is weighted by all of its CPU time
+ * since it was born (or since start, for threads alive at start).
  */
 #include <errno.h>
 #include <ucontext.h>
@@ -20,6 +23,7 @@
 #include "base/diag.h"
 #include "cpu/handler.h"
 #include "cpu/unwind.h"
+#include "sample/context.h"
 
 INPROF__HIDDEN inprof__cpu_state inprof__cpu;
 
@@ -31,7 +35,7 @@ INPROF__HIDDEN void inprof__sampler_write_cpu(inprof__ring *r, inprof__sample *s
   s->value = weight;
   s->count = 1;
   s->addr = 0;
-  memset(s->labels, 0, sizeof s->labels);
+  inprof__context_copy(&s->ctx); /* the thread's span ids and labels */
   s->flags = 0;
   /* With too little stack left to walk (a nearly full thread stack, a
    * small alternate stack), the interrupted PC alone keeps the sample's
@@ -53,6 +57,12 @@ INPROF__HIDDEN void inprof__cpu_handler(int sig, siginfo_t *info, void *ucontext
   if (!atomic_load(&inprof__cpu.active)) goto out;
   inprof__ring *r = atomic_load_explicit(&inprof__cpu.ring, memory_order_acquire);
   if (!r) goto out;
+  if (info->si_code == SI_TIMER && info->si_value.sival_int == INPROF__CPU_WAKE_COOKIE) {
+    /* The process-wide wake timer (cpu/threads.c): the process has used
+     * CPU while the collector slept; it is not a sample. */
+    inprof__ring_wake(r);
+    goto out;
+  }
   if (info->si_code == SI_TIMER && info->si_overrun > 0)
     INPROF__COUNT(cpu_timer_overruns, (uint64_t)info->si_overrun);
 

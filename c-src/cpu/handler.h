@@ -49,6 +49,10 @@ static inline inprof__thread_slot *inprof__cpu_table_find(uint32_t tid) {
   return NULL;
 }
 
+/* sigev_value of the process-wide wake timer (cpu/threads.c): the handler
+ * only wakes the collector for it. Per-thread timers carry 0. */
+#define INPROF__CPU_WAKE_COOKIE 0x1e9f0a5e
+
 /* The SA_SIGINFO handler threads.c installs. */
 INPROF__HIDDEN void inprof__cpu_handler(int sig, siginfo_t *info, void *ucontext);
 

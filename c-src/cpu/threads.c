@@ -8,11 +8,23 @@
  * gets timer_create(its CPU clock, SIGEV_THREAD_ID) through the raw syscall,
  * so the collector can arm timers for other threads by tid.
  *
- * Threads are found by scanning /proc/self/task from the collector every few
- * milliseconds; a thread first seen in a later scan was born after the
- * previous scan, so its whole CPU clock belongs to the profile (baseline 0)
- * even if it was armed late. Threads alive at start get their clock at arm
- * time as baseline.
+ * Threads are found by scanning /proc/self/task from the collector; a thread
+ * first seen in a later scan was born after the previous scan, so its whole
+ * CPU clock belongs to the profile (baseline 0) even if it was armed late.
+ * Threads alive at start get their clock at arm time as baseline. A slot is
+ * published (with its baseline) before the thread's timer is armed, so the
+ * first sample of a late thread always carries all of its CPU time.
+ *
+ * Why scans are cheap while idle (issue 15): the collector scans on a fast
+ * tick only while the process is busy (collect/collector.c). While idle,
+ * inprof__sampler_threads_changed compares the link count of
+ * /proc/self/task (2 + the number of threads, one fstat on a kept
+ * descriptor) with the last scan's, so a check when nothing changed is one
+ * syscall; and the collector sleeps behind a timer on the process's CPU
+ * clock (inprof__sampler_wake_after_cpu), delivered to the collector
+ * itself: the first few milliseconds of CPU the process uses, in any
+ * thread, known or new, wake it through the handler, so a new busy thread
+ * is found within that much CPU instead of a polling interval.
  *
  * The handler (cpu/handler.c) only reads the thread table this file writes:
  * slots are published key last, with release stores.
@@ -25,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -49,6 +62,9 @@ static uint32_t scan_number;
 
 static int profiling_signal = SIGPROF;
 static uint64_t rng_state;            /* collector only */
+static int task_fd = -1;              /* /proc/self/task, kept open while sampling */
+static nlink_t task_links;            /* its link count at the last scan */
+static int wake_timer = -1;           /* kernel id of the collector's wake timer */
 
 /* Names: collector-side only. tid -> comm, refreshed at export. */
 #define NAME_SLOTS 4096u
@@ -179,9 +195,9 @@ static void table_compact(void) {
                 keep[i].seen_scan);
 }
 
-static void table_insert(uint32_t tid, int32_t timer_id, uint64_t baseline) {
+static inprof__thread_slot *table_insert(uint32_t tid, int32_t timer_id, uint64_t baseline) {
   if (table_used >= INPROF__CPU_TABLE_SIZE / 2) table_compact();
-  table_place(tid, timer_id, baseline, scan_number);
+  return table_place(tid, timer_id, baseline, scan_number);
 }
 
 static void release_slot(inprof__thread_slot *s) {
@@ -203,8 +219,14 @@ INPROF__HIDDEN void inprof__sampler_scan_threads(void) {
   /* Objects loaded since the last tick get unwind tables before their
    * code is sampled much; cheap when nothing was loaded or unloaded. */
   inprof__unwind_refresh();
-  int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (task_fd < 0) task_fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (task_fd < 0) return;
+  int fd = task_fd;
+  /* The count before reading: a thread born during the scan changes it
+   * again, so the next check rescans. */
+  struct stat st;
+  if (fstat(fd, &st) == 0) task_links = st.st_nlink;
+  if (lseek(fd, 0, SEEK_SET) != 0) return;
   int initial = scan_number == 0;
   scan_number++;
   char buf[8192];
@@ -238,20 +260,25 @@ INPROF__HIDDEN void inprof__sampler_scan_threads(void) {
       /* Threads alive at start: only CPU from now on counts. Threads born
        * since the last scan: all their CPU counts. */
       uint64_t baseline = initial ? thread_cpu_now(tid) : 0;
+      /* Published before the timer exists: the first signal finds the
+       * baseline (a late thread's first sample then carries all its CPU). */
+      inprof__thread_slot *slot = table_insert(tid, -1, baseline);
       int32_t timer_id;
       if (arm_thread(tid, !initial, &timer_id) != 0) {
-        if (errno != ESRCH && errno != EINVAL) { /* not "the thread just exited" */
+        int err = errno;
+        release_slot(slot);
+        if (err != ESRCH && err != EINVAL) { /* not "the thread just exited" */
           INPROF__COUNT(threads_failed, 1);
           inprof__log(INPROF__LOG_WARN, "cannot arm a CPU timer for thread %u: %s%s", tid,
-                      strerror(errno),
-                      errno == EAGAIN ? " (pending-signal limit, see ulimit -i)" : "");
+                      strerror(err),
+                      err == EAGAIN ? " (pending-signal limit, see ulimit -i)" : "");
         }
         continue;
       }
-      table_insert(tid, timer_id, baseline);
+      slot->timer_id = timer_id;
+      table_armed++;
     }
   }
-  close(fd);
   /* Threads not seen this time have exited: release their timers. Walking
    * backwards, a swap-remove only moves an already visited slot. */
   for (uint32_t i = table_live; i-- > 0;) {
@@ -259,6 +286,34 @@ INPROF__HIDDEN void inprof__sampler_scan_threads(void) {
     if (s->seen_scan != scan_number) release_slot(s);
   }
   atomic_store(&threads_tracked, table_armed);
+}
+
+INPROF__HIDDEN int inprof__sampler_threads_changed(void) {
+  struct stat st;
+  if (task_fd < 0 || fstat(task_fd, &st) != 0) return 1;
+  return st.st_nlink != task_links;
+}
+
+INPROF__HIDDEN int inprof__sampler_wake_after_cpu(uint64_t cpu_ns) {
+  if (wake_timer < 0) {
+    if (!cpu_ns) return 0;
+    /* One-shot on the process's CPU clock, delivered to the calling thread
+     * (the collector) only: a process-directed signal could land on a host
+     * thread asleep in nanosleep or poll and end its sleep with EINTR,
+     * which per-thread CPU timers (running threads only) never do. The
+     * collector keeps the signal blocked except inside its ppoll. */
+    struct sigevent wev;
+    memset(&wev, 0, sizeof wev);
+    wev.sigev_notify = SIGEV_THREAD_ID;
+    wev.sigev_signo = profiling_signal;
+    wev.sigev_value.sival_int = INPROF__CPU_WAKE_COOKIE;
+    wev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    int wid = -1;
+    if (syscall(SYS_timer_create, CLOCK_PROCESS_CPUTIME_ID, &wev, &wid) != 0) return -1;
+    wake_timer = wid;
+  }
+  struct itimerspec its = {.it_interval = {0, 0}, .it_value = inprof__ns_to_timespec(cpu_ns)};
+  return syscall(SYS_timer_settime, wake_timer, 0, &its, NULL) == 0 ? 0 : -1;
 }
 
 INPROF__HIDDEN const char *inprof__sampler_thread_name(uint32_t tid) {
@@ -350,6 +405,7 @@ INPROF__HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
   memset(names, 0, sizeof names);
   table_used = table_live = table_armed = 0;
   scan_number = 0;
+  wake_timer = -1; /* made by the collector, for itself (wake_after_cpu) */
   atomic_store(&inprof__cpu.active, 1);
   inprof__sampler_scan_threads();
   return INPROF_OK;
@@ -357,8 +413,12 @@ INPROF__HIDDEN inprof_status inprof__sampler_start(const inprof__settings *s,
 
 INPROF__HIDDEN void inprof__sampler_stop(void) {
   atomic_store(&inprof__cpu.active, 0);
+  if (wake_timer >= 0) syscall(SYS_timer_delete, wake_timer);
+  wake_timer = -1;
   while (table_live > 0) release_slot(&inprof__cpu.table[live_slots[table_live - 1]]);
   atomic_store(&threads_tracked, 0);
+  if (task_fd >= 0) close(task_fd);
+  task_fd = -1;
   /* The handler stays installed (never SIG_DFL: a late SIGPROF would kill
    * the process, tikv/pprof-rs#288); it returns at once while inactive.
    * Wait for handlers already past the check so the ring can be freed. */
@@ -409,5 +469,9 @@ INPROF__HIDDEN void inprof__sampler_atfork_child(void) {
   if (table_used) memset(inprof__cpu.table, 0, sizeof inprof__cpu.table);
   table_used = table_live = table_armed = 0;
   atomic_store(&threads_tracked, 0);
+  /* Timers are not inherited; the descriptor is, and names the parent. */
+  wake_timer = -1;
+  if (task_fd >= 0) close(task_fd);
+  task_fd = -1;
   pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }

@@ -33,6 +33,10 @@ INPROF__HIDDEN inprof__ring *inprof__ring_new(uint32_t capacity, uint32_t max_fr
   r->slots = m;
   for (uint64_t i = 0; i < cap; i++) atomic_init(&inprof__ring_slot_at(r, i)->seq, i);
   atomic_init(&r->head, 0);
+  /* No consumer to wake until one asks: the mark is out of reach. */
+  r->notify_fd = -1;
+  atomic_init(&r->notify_at, UINT64_MAX);
+  atomic_init(&r->notify_sent, 0);
   return r;
 }
 
@@ -52,4 +56,22 @@ INPROF__HIDDEN void inprof__ring_release(inprof__ring *r) {
   inprof__ring_slot *h = inprof__ring_slot_at(r, r->tail);
   atomic_store_explicit(&h->seq, r->tail + r->mask + 1, memory_order_release);
   r->tail++;
+}
+
+INPROF__HIDDEN void inprof__ring_set_notify(inprof__ring *r, int fd, uint32_t mark) {
+  if (mark < 1) mark = 1;
+  if (mark > r->mask + 1) mark = (uint32_t)(r->mask + 1);
+  r->notify_fd = fd;
+  r->notify_mark = mark;
+  inprof__ring_rearm(r);
+}
+
+INPROF__HIDDEN int inprof__ring_rearm(inprof__ring *r) {
+  if (r->notify_fd < 0) return 0;
+  /* Mark first, then clear the flag, then look at head: a producer that
+   * committed past the new mark while the flag was still set did not
+   * write, and the head check below sees its sample instead. */
+  atomic_store(&r->notify_at, r->tail + r->notify_mark - 1);
+  atomic_store(&r->notify_sent, 0);
+  return atomic_load(&r->head) - r->tail >= r->notify_mark;
 }

@@ -11,12 +11,20 @@
  * signal handler's object file contains all of it (see
  * tests/packaging/check_signal_safe.sh): only lock-free atomics, so
  * reserve/commit are async-signal-safe.
+ *
+ * Why a fill mark: the consumer (the collector) sleeps for long stretches
+ * instead of polling the ring. A producer whose commit reaches the fill mark
+ * (notify_at) writes the consumer's eventfd once (notify_sent makes it one
+ * write per mark, never one per sample): a raw write(2) through syscall(),
+ * which is async-signal-safe. The consumer re-arms the mark after draining.
  */
 #ifndef INPROF__SAMPLE_RING_H
 #define INPROF__SAMPLE_RING_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "sample/sample.h"
@@ -29,8 +37,14 @@ typedef struct inprof__ring_slot {
 
 typedef struct inprof__ring {
   _Atomic uint64_t head;       /* next position to reserve */
-  char pad0[56];               /* producers and the consumer on separate lines */
+  /* Read by producers at each commit, written by the consumer at each
+   * re-arm (rare): on the producers' line. */
+  _Atomic uint64_t notify_at;  /* a commit at this position or later notifies */
+  _Atomic int notify_sent;     /* 1 once notified, until the consumer re-arms */
+  int notify_fd;               /* eventfd of the consumer, -1: nobody to wake */
+  char pad0[40];               /* producers and the consumer on separate lines */
   uint64_t tail;               /* next position to consume (consumer only) */
+  uint64_t notify_mark;        /* consumer only: samples waiting that wake it */
   uint64_t mask;
   size_t stride;               /* bytes per slot: header + sample + frames */
   uint32_t max_frames;
@@ -44,6 +58,11 @@ INPROF__HIDDEN void inprof__ring_free(inprof__ring *r);
 /* Single consumer: the oldest committed sample or NULL; then release it. */
 INPROF__HIDDEN inprof__sample *inprof__ring_peek(inprof__ring *r);
 INPROF__HIDDEN void inprof__ring_release(inprof__ring *r);
+/* Consumer: wake fd (an eventfd, or -1) once `mark` samples are waiting. */
+INPROF__HIDDEN void inprof__ring_set_notify(inprof__ring *r, int fd, uint32_t mark);
+/* Consumer, after draining: re-arms the mark past the current tail. Returns
+ * 1 when `mark` samples already wait again (drain once more), else 0. */
+INPROF__HIDDEN int inprof__ring_rearm(inprof__ring *r);
 
 static inline inprof__ring_slot *inprof__ring_slot_at(const inprof__ring *r, uint64_t pos) {
   return (inprof__ring_slot *)(r->slots + (size_t)(pos & r->mask) * r->stride);
@@ -76,11 +95,23 @@ static inline inprof__sample *inprof__ring_reserve(inprof__ring *r) {
   }
 }
 
-/* Producer: publishes a slot reserve returned. */
+/* Any context (async-signal-safe): wakes the consumer now. */
+static inline void inprof__ring_wake(inprof__ring *r) {
+  if (r->notify_fd < 0) return;
+  uint64_t one = 1;
+  /* eventfd is non-blocking; the handler preserves errno around this. */
+  (void)syscall(SYS_write, r->notify_fd, &one, sizeof one);
+}
+
+/* Producer: publishes a slot reserve returned; at the fill mark, wakes the
+ * consumer once (one relaxed load per sample otherwise). */
 static inline void inprof__ring_commit(inprof__ring *r, inprof__sample *s) {
-  (void)r;
   inprof__ring_slot *h = (inprof__ring_slot *)s - 1;
-  atomic_store_explicit(&h->seq, h->pos + 1, memory_order_release);
+  uint64_t pos = h->pos;
+  atomic_store_explicit(&h->seq, pos + 1, memory_order_release);
+  if (pos >= atomic_load_explicit(&r->notify_at, memory_order_relaxed) &&
+      !atomic_exchange_explicit(&r->notify_sent, 1, memory_order_acq_rel))
+    inprof__ring_wake(r);
 }
 
 #endif

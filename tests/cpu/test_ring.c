@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "sample/ring.h"
+#include "cpu_work.h"
 #include "testutil.h"
 
 #define PRODUCERS 6          /* 3 signal-driven, 3 plain */
@@ -49,14 +50,7 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
 
 static void *signal_producer(void *arg) {
   my_index = (int)(intptr_t)arg;
-  struct sigevent sev = {0};
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = SIGPROF;
-  sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-  timer_t t;
-  REQUIRE(timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) == 0);
-  struct itimerspec its = {{0, 50000}, {0, 50000}}; /* 20 kHz of CPU time */
-  REQUIRE(timer_settime(t, 0, &its, NULL) == 0);
+  timer_t t = cpu_work_thread_timer(SIGPROF, 50000); /* 20 kHz of CPU time */
   static _Atomic uint64_t spin;
   while (atomic_load(&running)) atomic_fetch_add_explicit(&spin, 1, memory_order_relaxed);
   struct itimerspec off = {{0, 0}, {0, 0}};

@@ -12,7 +12,9 @@ set -eu
 # The library's source files that run in signal context.
 SIGNAL_SAFE_SOURCES="cpu/handler.c cpu/unwind_signal.c"
 
-# Symbols those objects may use besides each other's.
+# Symbols those objects may use besides each other's. `syscall` also covers
+# the collector's wake-up, a write(2) to its eventfd (sample/ring.h), made
+# through syscall(SYS_write, ...) so that no new libc entry point is needed.
 ALLOWED='
 _GLOBAL_OFFSET_TABLE_
 __stack_chk_fail
@@ -26,6 +28,7 @@ memcpy
 memmove
 inprof__stats
 inprof__in_profiler
+inprof__context
 '
 # Families allowed by prefix: the sanitizers' instrumentation in sanitizer
 # builds.
