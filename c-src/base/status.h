@@ -20,7 +20,8 @@
   X(INPROF_ERR_TIMEOUT, "timed out")                                                \
   X(INPROF_ERR_OUTPUT, "the output directory is missing or not writable")           \
   X(INPROF_ERR_BUSY, "a previous stop has not finished yet")                        \
-  X(INPROF_ERR_VERSION, "struct version mismatch")
+  X(INPROF_ERR_VERSION, "struct version mismatch")                                 \
+  X(INPROF_ERR_LIMIT, "a fixed limit was reached (labels per thread, label table)")
 
 #define INPROF__STATUS_UNKNOWN_TEXT "unknown status"
 

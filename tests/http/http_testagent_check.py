@@ -6,7 +6,8 @@
       and checks that exactly N profile uploads were recorded, that each one
       decodes (multipart, event.json, zstd pprof read by go tool pprof) and
       passes the test intake's contract checks, with profile_seq 1..N and the
-      given tags.
+      given tags. With INPROF_EXPECT_ENDPOINT=NAME set, each upload's
+      event.json endpoint_counts must be {NAME: its profile_seq}.
 Standard library only; reuses tests/intake/intake.py's checks.
 """
 import base64
@@ -60,9 +61,16 @@ def main():
         body = base64.b64decode(q["body"])
         path = "/" + q["url"].split("://", 1)[1].split("/", 1)[1]
         violations, info = intake.check_upload(q["method"], path, headers, body, opts)
+        seq = None
         for t in info.get("tags", []):
             if t.startswith("profile_seq:"):
-                seqs.append(int(t.split(":", 1)[1]))
+                seq = int(t.split(":", 1)[1])
+                seqs.append(seq)
+        endpoint = os.environ.get("INPROF_EXPECT_ENDPOINT")
+        if endpoint:
+            got = (info.get("event") or {}).get("endpoint_counts")
+            if got != {endpoint: seq}:
+                violations.append("endpoint_counts %r, expected %r" % (got, {endpoint: seq}))
         print("upload: %d bytes, tags %s, pprof %s" % (
             len(body), info.get("tags"), [(p.get("compression"), p.get("samples"))
                                           for p in info.get("pprof", [])]))

@@ -4,6 +4,7 @@
  * our event and profile (checked by tests/http_testagent_check.py). */
 #define INPROF_TEST_INTERNAL
 #include "test_http_util.h"
+#include "sample/context.h"
 
 #ifndef INPROF_DDAPM_TEST_AGENT
 #define INPROF_DDAPM_TEST_AGENT "/opt/inprof-ddapm/bin/ddapm-test-agent"
@@ -52,6 +53,9 @@ int main(void) {
   uint64_t ok0 = STAT(uploads_ok), failed0 = STAT(uploads_failed);
   REQUIRE(inprof__http_start(&s) == INPROF_OK);
   for (int i = 1; i <= 3; i++) {
+    /* Upload i carries endpoint_counts {"GET /ta": i} (the check below). */
+    inprof__endpoint_count("GET /ta", (uint64_t)i);
+    inprof__dd_endpoint_counts_seal((uint64_t)i);
     size_t len;
     uint8_t *pp = make_pprof(20, 0, &len);
     inprof__upload_meta m = {1795964400000000000ull + (uint64_t)i * 1000000000u,
@@ -66,7 +70,8 @@ int main(void) {
   CHECK(STAT(uploads_failed) == failed0);
 
   out = testutil_capture(
-      "INPROF_GO=%s INPROF_UNZSTD=%s python3 %s/tests/http/http_testagent_check.py check %s 3 "
+      "INPROF_GO=%s INPROF_UNZSTD=%s INPROF_EXPECT_ENDPOINT='GET /ta' "
+      "python3 %s/tests/http/http_testagent_check.py check %s 3 "
       "service:http-test-svc env:test-env version:1.2.3 team:profiling 2>&1",
       INPROF_PPROF, INPROF_UNZSTD, INPROF_SOURCE_DIR, url);
   fprintf(stderr, "%s", out ? out : "");

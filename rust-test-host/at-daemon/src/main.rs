@@ -10,6 +10,12 @@
 //! with one line in `main` and routes Rust allocations through
 //! `inprof::ProfiledAllocator` (heap profiling). Configure it with the
 //! environment: INPROF_OUTPUT_DIR, DD_SERVICE, DD_PROFILING_UPLOAD_PERIOD, ...
+//!
+//! Built with `--features tracing` (which implies `profiling`), the daemon
+//! also installs inprof's `tracing` layer: each worker runs the jobs it
+//! finds queued as one batch in a root span `batch`, and each job in a span
+//! named after its kind, so profiles carry `span name` (the kind), span ids
+//! and `trace endpoint` = `batch` on every job sample.
 
 mod jobs;
 
@@ -27,7 +33,7 @@ use jobs::Kind;
 static GLOBAL: inprof::ProfiledAllocator<std::alloc::System> = inprof::ProfiledAllocator::new(std::alloc::System);
 
 /// This thread's CPU time, without a libc crate (the daemon has no
-/// dependencies besides the optional inprof).
+/// dependencies besides the optional inprof and tracing).
 mod cpuclock {
     #[repr(C)]
     struct Timespec {
@@ -113,6 +119,12 @@ struct Job {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(inprof::tracing::ProfilingLayer::new());
+        tracing::subscriber::set_global_default(subscriber)?;
+    }
     // A profiler that cannot start must not take the daemon down: say why and run on.
     #[cfg(feature = "profiling")]
     let _profiler = inprof::start().inspect_err(|e| eprintln!("at-daemon: profiling off: {e}")).ok();
@@ -173,16 +185,40 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 fn worker(rx: &Receiver<Job>, backlog: &AtomicU64, stats: &[KindStats; 4]) {
-    while let Ok(job) = rx.recv() {
-        let t0 = cpuclock::thread_ns();
-        std::hint::black_box(job.kind.run(job.seed));
-        let dt = cpuclock::thread_ns() - t0;
-        let s = &stats[job.kind.index()];
-        s.cpu_ns.fetch_add(dt, Ordering::Relaxed);
-        s.done.fetch_add(1, Ordering::Relaxed);
-        s.queued.fetch_sub(1, Ordering::Relaxed);
-        backlog.fetch_sub(1, Ordering::Relaxed);
+    // A batch: up to QUEUE_PER_WORKER jobs found queued, run back to back
+    // (one root span each with the `tracing` feature). The cap keeps
+    // batches short: the scheduler tops the queue up before it runs dry.
+    while let Ok(first) = rx.recv() {
+        #[cfg(feature = "tracing")]
+        let _batch = tracing::info_span!("batch").entered();
+        run_job(&first, backlog, stats);
+        for _ in 1..QUEUE_PER_WORKER {
+            match rx.try_recv() {
+                Ok(job) => run_job(&job, backlog, stats),
+                Err(_) => break,
+            }
+        }
     }
+}
+
+fn run_job(job: &Job, backlog: &AtomicU64, stats: &[KindStats; 4]) {
+    // Span names are static in `tracing`: one call site per kind.
+    #[cfg(feature = "tracing")]
+    let _span = match job.kind {
+        Kind::ParseRecords => tracing::info_span!("parse_records"),
+        Kind::HashBlocks => tracing::info_span!("hash_blocks"),
+        Kind::SortBatches => tracing::info_span!("sort_batches"),
+        Kind::CompressChunks => tracing::info_span!("compress_chunks"),
+    }
+    .entered();
+    let t0 = cpuclock::thread_ns();
+    std::hint::black_box(job.kind.run(job.seed));
+    let dt = cpuclock::thread_ns() - t0;
+    let s = &stats[job.kind.index()];
+    s.cpu_ns.fetch_add(dt, Ordering::Relaxed);
+    s.done.fetch_add(1, Ordering::Relaxed);
+    s.queued.fetch_sub(1, Ordering::Relaxed);
+    backlog.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// The next job kind: random among the kinds at or below their designed
