@@ -17,7 +17,9 @@
  * only after every walk that could see them has left, see unwind.c) and
  * the interrupted thread's stack, whose pages are checked with a system
  * call before they are read, so bad CFI or a corrupt stack ends the walk
- * instead of faulting.
+ * instead of faulting. The wall sampler (cpu/wall.c) walks a blocked
+ * thread's stack from a copy instead (inprof__unwind_walk_copy): the same
+ * walk, with reads translated into the copy and nothing else readable.
  */
 #include <signal.h>
 #include <string.h>
@@ -63,9 +65,12 @@ static int page_readable(uintptr_t addr) {
   return r != -14; /* -EFAULT */
 }
 
-/* The stack pages already checked in this walk. */
+/* The stack pages already checked in this walk. With `copy` set the walk
+ * reads another thread's stack from a copy (cpu/wall.c): addresses in
+ * [lo, hi) come from copy[addr - lo], nothing else is readable. */
 typedef struct walk_mem {
   uintptr_t lo, hi;
+  const uint8_t *copy;
 } walk_mem;
 
 /* Stack slots of other frames may sit next to a sanitizer's redzones: the
@@ -76,6 +81,11 @@ load_word(uintptr_t addr) {
 }
 
 static int read_word(walk_mem *m, uintptr_t addr, uintptr_t *out) {
+  if (m->copy) {
+    if (addr < m->lo || addr > m->hi || m->hi - addr < sizeof *out) return 0;
+    __builtin_memcpy(out, m->copy + (addr - m->lo), sizeof *out);
+    return 1;
+  }
   if (addr < m->lo || addr + sizeof *out > m->hi) {
     uintptr_t first = addr & ~(uintptr_t)(PAGE_SIZE_MIN - 1);
     uintptr_t last = (addr + sizeof *out - 1) & ~(uintptr_t)(PAGE_SIZE_MIN - 1);
@@ -645,8 +655,8 @@ static const inprof__unwind_snapshot *reader_enter(uint32_t *slot) {
   return NULL;
 }
 
-INPROF__HIDDEN uint32_t inprof__unwind_walk(const inprof__unwind_regs *regs, uintptr_t *frames,
-                                            uint32_t max, uint32_t skip) {
+static uint32_t walk(const inprof__unwind_regs *regs, uintptr_t *frames, uint32_t max,
+                     uint32_t skip, walk_mem m) {
   if (max == 0) return 0;
   uint32_t slot = 0;
   const inprof__unwind_snapshot *s = reader_enter(&slot);
@@ -657,7 +667,6 @@ INPROF__HIDDEN uint32_t inprof__unwind_walk(const inprof__unwind_regs *regs, uin
     return n;
   }
   frame_regs fr = {.ip = regs->ip, .sp = regs->sp, .bp = regs->bp};
-  walk_mem m = {0, 0};
   int exact = 1, next_exact = 0, clean_end = 0;
   for (;;) {
     if (depth++ >= skip) {
@@ -673,6 +682,19 @@ INPROF__HIDDEN uint32_t inprof__unwind_walk(const inprof__unwind_regs *regs, uin
   }
   atomic_fetch_sub(&inprof__unwind_readers[slot], 1);
   return n;
+}
+
+INPROF__HIDDEN uint32_t inprof__unwind_walk(const inprof__unwind_regs *regs, uintptr_t *frames,
+                                            uint32_t max, uint32_t skip) {
+  return walk(regs, frames, max, skip, (walk_mem){0, 0, NULL});
+}
+
+INPROF__HIDDEN uint32_t inprof__unwind_walk_copy(const inprof__unwind_regs *regs,
+                                                 const uint8_t *copy, uintptr_t base,
+                                                 size_t len, uintptr_t *frames, uint32_t max) {
+  if (max > INPROF_MAX_FRAMES_LIMIT) max = INPROF_MAX_FRAMES_LIMIT;
+  if (!copy || base + len < base) len = 0;
+  return walk(regs, frames, max, 0, (walk_mem){base, base + len, copy});
 }
 
 INPROF__HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
@@ -722,6 +744,13 @@ INPROF__HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
                                               uint32_t max) {
   (void)ucontext, (void)frames, (void)max;
   return 0;
+}
+
+INPROF__HIDDEN uint32_t inprof__unwind_walk_copy(const inprof__unwind_regs *regs,
+                                                 const uint8_t *copy, uintptr_t base,
+                                                 size_t len, uintptr_t *frames, uint32_t max) {
+  (void)copy, (void)base, (void)len;
+  return inprof__unwind_walk(regs, frames, max, 0);
 }
 
 INPROF__HIDDEN uint32_t inprof__unwind_here(uintptr_t *frames, uint32_t max, uint32_t skip) {

@@ -62,6 +62,13 @@ INPROF__HIDDEN extern _Atomic int inprof__unwind_gate; /* nonzero: walks refuse 
  * written. Returns the number of frames written. */
 INPROF__HIDDEN uint32_t inprof__unwind_walk(const inprof__unwind_regs *regs, uintptr_t *frames,
                                             uint32_t max, uint32_t skip);
+/* Walks another thread's stack from a copy of it (cpu/wall.c): reads in
+ * [base, base + len) come from copy, any other read ends the walk. Starts
+ * at regs (bp 0 when unknown: CFI at a syscall wrapper is sp-based).
+ * Signal-safe like the rest, though only the collector calls it. */
+INPROF__HIDDEN uint32_t inprof__unwind_walk_copy(const inprof__unwind_regs *regs,
+                                                 const uint8_t *copy, uintptr_t base,
+                                                 size_t len, uintptr_t *frames, uint32_t max);
 /* Signal-safe. From a signal's ucontext. */
 INPROF__HIDDEN uint32_t inprof__unwind_signal(void *ucontext, uintptr_t *frames,
                                               uint32_t max);
