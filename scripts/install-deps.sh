@@ -8,6 +8,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config clang
   libunwind-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libzstd-dev
   libcurl4-openssl-dev libiberty-dev libdw-dev libelf-dev
+  liblzma-dev libbz2-dev
   libc6-dbg libclang-rt-14-dev
   cbindgen binutils openssl python3 python3-venv
   libgoogle-perftools-dev

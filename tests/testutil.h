@@ -161,6 +161,15 @@ static inline double testutil_flat_of(const testutil_row *rows, int n, const cha
   return v;
 }
 
+/* The largest cum value of rows whose name contains `needle`: a function's
+ * time including its callees (clock reads, a sanitizer's runtime). */
+static inline double testutil_cum_of(const testutil_row *rows, int n, const char *needle) {
+  double v = 0;
+  for (int i = 0; i < n; i++)
+    if (strstr(rows[i].name, needle) && rows[i].cum > v) v = rows[i].cum;
+  return v;
+}
+
 static inline double testutil_total(const testutil_row *rows, int n) {
   double v = 0;
   for (int i = 0; i < n; i++) v += rows[i].flat;

@@ -74,12 +74,41 @@ INPROF__HIDDEN inprof_status inprof__fail_reentrant(inprof_status status, const 
 
 /* ------------------------------------------------------------- logging */
 
-/* At most LOG_BURST lines per LOG_WINDOW_S seconds, then one summary line. */
+/*
+ * Warnings and errors are rate-limited per kind: a kind is the call site's
+ * format string (its address), so "upload failed" repeated every period
+ * prints once a minute with the number of repeats it stands for, and does
+ * not hide a different failure. Info and debug lines are bounded in bulk
+ * (LOG_BURST per window), since they are either one-shot or asked for.
+ */
 #define LOG_BURST 20
-#define LOG_WINDOW_S 60
+#define LOG_KINDS 64
+INPROF__HIDDEN uint32_t inprof__log_window_s = 60;
+
+typedef struct log_kind {
+  const char *fmt;
+  time_t last_printed;
+  unsigned repeats;           /* suppressed since last_printed */
+} log_kind;
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static log_kind log_kinds[LOG_KINDS];
 static time_t log_window_start;
 static unsigned log_in_window, log_suppressed;
+
+/* The kind's slot, or NULL when the table is full (then the line is
+ * printed: losing a warning is worse than printing one too many). */
+static log_kind *kind_of(const char *fmt) {
+  for (size_t i = 0; i < LOG_KINDS; i++) {
+    if (log_kinds[i].fmt == fmt) return &log_kinds[i];
+    if (!log_kinds[i].fmt) {
+      log_kinds[i].fmt = fmt;
+      log_kinds[i].last_printed = (time_t)-1;
+      return &log_kinds[i];
+    }
+  }
+  return NULL;
+}
 
 INPROF__HIDDEN void inprof__log(uint32_t level, const char *fmt, ...) {
   if (level == INPROF__LOG_OFF ||
@@ -94,16 +123,32 @@ INPROF__HIDDEN void inprof__log(uint32_t level, const char *fmt, ...) {
 
   pthread_mutex_lock(&log_lock);
   time_t now = time(NULL);
-  if (now - log_window_start >= LOG_WINDOW_S) {
-    if (log_suppressed)
-      fprintf(stderr, "inprof: warn: %u log lines suppressed\n", log_suppressed);
-    log_window_start = now;
-    log_in_window = log_suppressed = 0;
+  time_t window = (time_t)inprof__log_window_s;
+  if (level <= INPROF__LOG_WARN) {
+    log_kind *k = kind_of(fmt);
+    if (k && k->last_printed != (time_t)-1 && now - k->last_printed < window) {
+      k->repeats++;
+    } else if (k && k->repeats) {
+      fprintf(stderr, "inprof: %s: %s (%u more like this since the last one)\n",
+              names[level], line, k->repeats);
+      k->repeats = 0;
+      k->last_printed = now;
+    } else {
+      fprintf(stderr, "inprof: %s: %s\n", names[level], line);
+      if (k) k->last_printed = now;
+    }
+  } else {
+    if (now - log_window_start >= window) {
+      if (log_suppressed)
+        fprintf(stderr, "inprof: info: %u info/debug lines suppressed\n", log_suppressed);
+      log_window_start = now;
+      log_in_window = log_suppressed = 0;
+    }
+    if (log_in_window++ < LOG_BURST)
+      fprintf(stderr, "inprof: %s: %s\n", names[level], line);
+    else
+      log_suppressed++;
   }
-  if (log_in_window++ < LOG_BURST)
-    fprintf(stderr, "inprof: %s: %s\n", names[level], line);
-  else
-    log_suppressed++;
   pthread_mutex_unlock(&log_lock);
 }
 

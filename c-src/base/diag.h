@@ -43,7 +43,11 @@ enum {
   INPROF__LOG_DEBUG = 4
 };
 extern INPROF__HIDDEN _Atomic uint32_t inprof__log_level;
-/* stderr, prefixed "inprof: ", rate-limited. Never from a signal handler. */
+/* stderr, prefixed "inprof: ". Errors and warnings print at most once per
+ * call site (format string) per inprof__log_window_s seconds, with the
+ * number of repeats; info and debug lines are bounded per window. Never
+ * from a signal handler. The window is a variable so tests can shorten it. */
+extern INPROF__HIDDEN uint32_t inprof__log_window_s;
 INPROF__HIDDEN void inprof__log(uint32_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

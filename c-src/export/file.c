@@ -159,5 +159,6 @@ INPROF__HIDDEN int inprof__file_write(const char *dir, const char *service, uint
     unlink(tmp);
     return -1;
   }
+  inprof__log(INPROF__LOG_INFO, "wrote %s (%zu bytes of pprof)", final, len);
   return 0;
 }

@@ -122,8 +122,9 @@ static inprof_status resolve(const inprof__settings *s, inprof__http_dest *c) {
     /* Nothing was set, so there is no source to name: name both. */
     if (!s->api_key || !*s->api_key)
       return inprof__fail(INPROF_ERR_INVALID,
-                          "DD_API_KEY (inprof_config.api_key) is required for agentless "
-                          "upload (DD_PROFILING_AGENTLESS=true, inprof_config.agentless = 1)");
+                          "missing DD_API_KEY (inprof_config.api_key): agentless upload "
+                          "(DD_PROFILING_AGENTLESS=true, inprof_config.agentless = 1) "
+                          "needs an API key");
     for (const char *p = s->api_key; *p; p++)
       if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
         return invalid(api_key, NULL,

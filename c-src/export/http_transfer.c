@@ -30,16 +30,19 @@
 
 struct inprof__http_conn {
   inprof__http_dest dest;
-  char *tags;                   /* tags_profiler without profile_seq */
+  inprof__dd_static meta;       /* tags, process tags, settings: per process */
   char container_id[65];
+  char entity_id[INPROF__ENTITY_ID_MAX];
+  /* Where uploads go, as messages name it: the URL, or the unix socket
+   * (curl's own text would say "localhost port 80" for it). */
+  char where[300];
   uint32_t connect_timeout_ms, upload_timeout_ms;
   CURLM *multi;
   _Atomic uint64_t abort_at_ns; /* MONOTONIC; 0 while not stopping */
 
-  /* Upload-thread only: which failures were already logged loudly. */
-  uint8_t logged_status[600];
-  uint8_t logged_curl[128];
-  uint8_t logged_other[4];
+  /* Upload-thread only: the first success is said at info, later ones at
+   * debug. Failures are rate-limited per kind by inprof__log. */
+  int logged_first_ok;
 };
 
 struct inprof__http_session {
@@ -71,9 +74,9 @@ INPROF__HIDDEN inprof__http_conn *inprof__http_conn_new(const inprof__settings *
     free(c);
     return NULL;
   }
-  c->tags = inprof__dd_tags(s);
+  int meta_failed = inprof__dd_static_init(&c->meta, s);
   c->multi = curl_multi_init();
-  if (!c->tags || !c->multi) {
+  if (meta_failed || !c->multi) {
     inprof__http_conn_free(c);
     *st = inprof__fail(INPROF_ERR_NO_MEMORY, "out of memory starting the uploader");
     return NULL;
@@ -85,6 +88,11 @@ INPROF__HIDDEN inprof__http_conn *inprof__http_conn_new(const inprof__settings *
   if (c->connect_timeout_ms > c->upload_timeout_ms)
     c->connect_timeout_ms = c->upload_timeout_ms;
   inprof__dd_read_container_id(c->container_id);
+  inprof__dd_read_entity_id(c->entity_id);
+  if (c->dest.unix_path)
+    snprintf(c->where, sizeof c->where, "the agent's unix socket %s", c->dest.unix_path);
+  else
+    snprintf(c->where, sizeof c->where, "%s", c->dest.url);
   *st = INPROF_OK;
   return c;
 }
@@ -93,7 +101,7 @@ INPROF__HIDDEN void inprof__http_conn_free(inprof__http_conn *c) {
   if (!c) return;
   if (c->multi) curl_multi_cleanup(c->multi);
   inprof__http_dest_free(&c->dest);
-  free(c->tags);
+  inprof__dd_static_free(&c->meta);
   free(c);
 }
 
@@ -160,13 +168,6 @@ static void printable(const response *r, char *out, size_t len) {
   out[j] = 0;
 }
 
-/* Loud the first time for each kind of failure, quiet (debug) after. */
-static uint32_t first_time(uint8_t *flag) {
-  uint32_t level = *flag ? INPROF__LOG_DEBUG : INPROF__LOG_ERROR;
-  *flag = 1;
-  return level;
-}
-
 INPROF__HIDDEN int inprof__http_conn_aborted(inprof__http_conn *c) {
   uint64_t at = atomic_load(&c->abort_at_ns);
   return at && inprof__now_ns(CLOCK_MONOTONIC) >= at;
@@ -214,24 +215,24 @@ INPROF__HIDDEN void inprof__http_upload(inprof__http_conn *c, inprof__http_sessi
   CURL *easy = s->easy;
   size_t bound = ZSTD_compressBound(len);
   uint8_t *z = malloc(bound);
-  char *ev = inprof__dd_event_json(c->tags, meta);
+  char *ev = inprof__dd_event_json(&c->meta, meta);
   curl_mime *mime = NULL;
   struct curl_slist *hdr = NULL;
   if (!z || !ev) {
     INPROF__COUNT(uploads_failed, 1);
-    inprof__log(first_time(&c->logged_other[0]), "out of memory preparing an upload");
+    inprof__log(INPROF__LOG_WARN, "out of memory preparing an upload");
     goto out;
   }
   size_t zlen = ZSTD_compressCCtx(s->zc, z, bound, pprof, len, 1);
   if (ZSTD_isError(zlen)) {
     INPROF__COUNT(uploads_failed, 1);
-    inprof__log(first_time(&c->logged_other[1]), "zstd compression failed: %s",
+    inprof__log(INPROF__LOG_WARN, "zstd compression failed: %s",
                 ZSTD_getErrorName(zlen));
     goto out;
   }
   if (zlen > MAX_COMPRESSED) {
     INPROF__COUNT(uploads_dropped, 1);
-    inprof__log(first_time(&c->logged_other[2]),
+    inprof__log(INPROF__LOG_WARN,
                 "profile of %zu compressed bytes is over the intake's limit, skipped", zlen);
     goto out;
   }
@@ -254,6 +255,11 @@ INPROF__HIDDEN void inprof__http_upload(inprof__http_conn *c, inprof__http_sessi
   if (c->container_id[0]) {
     char h[128];
     snprintf(h, sizeof h, "Datadog-Container-ID: %s", c->container_id);
+    hdr = curl_slist_append(hdr, h);
+  }
+  if (c->entity_id[0]) {
+    char h[128];
+    snprintf(h, sizeof h, "Datadog-Entity-ID: %s", c->entity_id);
     hdr = curl_slist_append(hdr, h);
   }
   if (c->dest.api_key_hdr) hdr = curl_slist_append(hdr, c->dest.api_key_hdr);
@@ -281,6 +287,10 @@ INPROF__HIDDEN void inprof__http_upload(inprof__http_conn *c, inprof__http_sessi
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
   if (c->dest.ca_bundle) curl_easy_setopt(easy, CURLOPT_CAINFO, c->dest.ca_bundle);
+  /* No bundle given: trust the system's CA store too. A curl built without
+   * a default bundle (the Rust build's static curl, rustls) has no other
+   * trust anchors; one with a default bundle keeps using it. */
+  else curl_easy_setopt(easy, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NATIVE_CA);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &resp);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
@@ -293,24 +303,34 @@ INPROF__HIDDEN void inprof__http_upload(inprof__http_conn *c, inprof__http_sessi
     INPROF__COUNT(uploads_failed, 1);
     inprof__log(INPROF__LOG_WARN,
                 "upload of profile %llu to %s abandoned at the stop deadline",
-                (unsigned long long)meta->seq, c->dest.url);
+                (unsigned long long)meta->seq, c->where);
   } else if (rc != CURLE_OK) {
     INPROF__COUNT(uploads_failed, 1);
-    inprof__log(first_time(&c->logged_curl[(unsigned)rc % 128]),
-                "upload of profile %llu to %s failed: %s%s%s",
-                (unsigned long long)meta->seq, c->dest.url, curl_easy_strerror(rc),
-                errbuf[0] ? ": " : "", errbuf);
+    long os_errno = 0;
+    curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+    char detail[CURL_ERROR_SIZE + 64] = "";
+    if (c->dest.unix_path) /* curl's text names a TCP port that is not used */
+      snprintf(detail, sizeof detail, "%s%s%s", os_errno ? " (" : "",
+               os_errno ? strerror((int)os_errno) : "", os_errno ? ")" : "");
+    else if (errbuf[0])
+      snprintf(detail, sizeof detail, ": %s", errbuf);
+    inprof__log(INPROF__LOG_WARN, "upload of profile %llu to %s failed: %s%s",
+                (unsigned long long)meta->seq, c->where, curl_easy_strerror(rc), detail);
   } else if (status >= 200 && status < 300) {
     INPROF__COUNT(uploads_ok, 1);
-    inprof__log(INPROF__LOG_DEBUG, "uploaded profile %llu (%zu bytes) to %s: HTTP %ld",
-                (unsigned long long)meta->seq, zlen, c->dest.url, status);
+    inprof__log(c->logged_first_ok ? INPROF__LOG_DEBUG : INPROF__LOG_INFO,
+                "uploaded profile %llu (%zu bytes) to %s: HTTP %ld%s",
+                (unsigned long long)meta->seq, zlen, c->where, status,
+                c->logged_first_ok ? "" : " (first upload; later ones are logged at debug)");
+    c->logged_first_ok = 1;
   } else {
     INPROF__COUNT(uploads_failed, 1);
     char text[RESPONSE_KEEP + 1];
     printable(&resp, text, sizeof text);
-    inprof__log(first_time(&c->logged_status[(unsigned long)status % 600]),
+    inprof__log(INPROF__LOG_WARN,
                 "upload of profile %llu to %s rejected: HTTP %ld: %s",
-                (unsigned long long)meta->seq, c->dest.url, status, text);
+                (unsigned long long)meta->seq, c->where, status,
+                text[0] ? text : "(empty response body)");
   }
   /* The easy handle keeps pointers to these: unhook before freeing. */
   curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);

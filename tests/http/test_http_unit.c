@@ -115,10 +115,41 @@ int main(void) {
   snprintf(text, sizeof text, "12:pids:/docker/%sa\n", id);
   CHECK(inprof__http_container_id(text, out) == 0);
 
+  /* Entity ids: the container when known, else the cgroup directory's
+   * inode (v2's "0::" line first, then v1's memory controller). */
+  char eid[INPROF__ENTITY_ID_MAX];
+  snprintf(text, sizeof text, "12:pids:/docker/%s\n", id);
+  CHECK(inprof__dd_entity_id(text, "/nonexistent", eid) == 1 && !strncmp(eid, "ci-", 3) &&
+        !strcmp(eid + 3, id));
+  char root[] = "/tmp/inprof-cgroup-XXXXXX";
+  REQUIRE(mkdtemp(root));
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/app.slice", root);
+  REQUIRE(mkdir(dir, 0700) == 0);
+  struct stat sb;
+  REQUIRE(stat(dir, &sb) == 0);
+  char want[64];
+  snprintf(want, sizeof want, "in-%llu", (unsigned long long)sb.st_ino);
+  CHECKF(inprof__dd_entity_id("0::/app.slice\n", root, eid) == 1 && !strcmp(eid, want), "%s", eid);
+  snprintf(dir, sizeof dir, "%s/memory", root);
+  REQUIRE(mkdir(dir, 0700) == 0);
+  snprintf(dir, sizeof dir, "%s/memory/job", root);
+  REQUIRE(mkdir(dir, 0700) == 0);
+  REQUIRE(stat(dir, &sb) == 0);
+  snprintf(want, sizeof want, "in-%llu", (unsigned long long)sb.st_ino);
+  CHECKF(inprof__dd_entity_id("4:cpu:/other\n3:memory:/job\n", root, eid) == 1 &&
+         !strcmp(eid, want), "%s", eid);
+  CHECK(inprof__dd_entity_id("0::/missing\n", root, eid) == 0 && eid[0] == 0);
+  char rm[300];
+  snprintf(rm, sizeof rm, "rm -rf %s", root);
+  CHECK(system(rm) == 0);
+
   /* event.json: escaped, with every tag, valid for a JSON parser. */
   s = agent_settings(NULL);
   s.service = (char *)"svc \"quoted\"\\\x01,comma";
   s.tags = (char *)"a:1, b:2 c:3,,";
+  s.api_key = (char *)"secret-key-never-shown";
+  s.cpu_hz = 99;
   inprof__upload_meta meta = {1795964400000000001ull, 1795964460000000002ull, 42};
   char *ev = inprof__http_event_json(&s, &meta);
   REQUIRE(ev);
@@ -134,10 +165,14 @@ int main(void) {
   close(fd);
   char *py = testutil_capture(
       "python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); "
+      "st=e[\"info\"][\"profiler\"][\"settings\"]; "
       "print(e[\"family\"], e[\"version\"], e[\"attachments\"][0], e[\"endpoint_counts\"], "
-      "e[\"internal\"], e[\"info\"], e[\"tags_profiler\"].split(\",\")[0])' %s",
+      "e[\"process_tags\"].split(\",\")[0], \"cpu_samples\" in e[\"internal\"][\"statistics\"], "
+      "st[\"DD_API_KEY\"], st[\"INPROF_CPU_HZ\"], e[\"tags_profiler\"].split(\",\")[0])' %s",
       path);
-  CHECKF(py && !strcmp(py, "native 4 profile.pprof None {} {} service:svc \"quoted\"\\\x01_comma\n"),
+  CHECKF(!strstr(ev, "secret-key-never-shown"), "event.json shows the API key: %s", ev);
+  CHECKF(py && !strcmp(py, "native 4 profile.pprof None entrypoint.name:test_http_unit True "
+                           "<set> 99 service:svc \"quoted\"\\\x01_comma\n"),
          "python read: %s", py ? py : "(null)");
   free(py);
   unlink(path);

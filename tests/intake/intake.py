@@ -3,12 +3,19 @@
 
 Listens on a loopback TCP port (port 0: the kernel picks one, printed as
 "PORT <n>") or a unix socket ("UNIX <path>"), optionally with TLS, and checks
-each upload strictly against the contract in DESIGN.md / issue 5:
+each upload against Datadog's profile intake contract (the README's
+"Datadog" section lists what inprof sends):
 
   POST <path>, multipart/form-data, part "event" (filename event.json,
   application/json) and one part per attachment (profile.pprof), event.json
   fields and formats, required tags, the pprof zstd-compressed and readable
   by `go tool pprof`, the headers, DD-API-KEY only where expected.
+
+--client inprof (the default) checks inprof's own uploads strictly: exact
+attachments, nanosecond times, the tags, process_tags, internal and info
+inprof sends. --client any accepts what Datadog's own libraries
+send too: a runtime-id of 32 hex digits without dashes, attachments that
+are not pprof (code-provenance.json), fewer tags.
 
 Every request is recorded in --record DIR as req-NNNN.json (everything) and
 req-NNNN.txt ("key=value" lines, easy to read from a C test). A request
@@ -48,6 +55,7 @@ UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 RFC3339_NS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{9})Z$")
 RFC3339_ANY_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+ENTITY_RE = re.compile(r"^(ci-[0-9a-f]{64}|in-\d+)$")
 
 
 def rfc3339_to_ns(s, strict):
@@ -215,6 +223,12 @@ def check_upload(method, path, headers, body, opts):
     info["container_id"] = cid
     if cid is not None and strict and not HEX64_RE.match(cid):
         v.append("Datadog-Container-ID is not 64 hex characters: %r" % cid)
+    eid = headers.get("datadog-entity-id")
+    info["entity_id"] = eid
+    if eid is not None and not ENTITY_RE.match(eid):
+        v.append("Datadog-Entity-ID is neither ci-<64 hex> nor in-<inode>: %r" % eid)
+    if strict and cid is not None and eid != "ci-" + cid:
+        v.append("Datadog-Entity-ID %r does not name the container %s" % (eid, cid))
     key = headers.get("dd-api-key")
     if opts.api_key is not None:
         info["api_key"] = "absent" if key is None else ("match" if key == opts.api_key else "mismatch")
@@ -278,9 +292,25 @@ def check_upload(method, path, headers, body, opts):
         if strict:
             if "endpoint_counts" not in event:
                 v.append("endpoint_counts missing")
-            for obj in ("internal", "info"):
-                if not isinstance(event.get(obj), dict):
-                    v.append("%s missing or not an object" % obj)
+        # Datadog's shape: null (no endpoints this period) or a flat
+        # {endpoint: count} object of positive integer counts.
+        ec = event.get("endpoint_counts")
+        if ec is not None:
+            if not isinstance(ec, dict):
+                v.append("endpoint_counts %r is neither null nor an object" % (ec,))
+            else:
+                if strict and not ec:
+                    v.append("endpoint_counts is an empty object (null expected)")
+                for k, n in ec.items():
+                    if not k:
+                        v.append("endpoint_counts has an empty endpoint name")
+                    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                        v.append("endpoint_counts[%r] = %r is not a positive integer" % (k, n))
+        for obj in ("internal", "info"):
+            if strict and not isinstance(event.get(obj), dict):
+                v.append("%s missing or not an object" % obj)
+        if strict:
+            check_inprof_metadata(event, opts, v)
         known = {"attachments", "tags_profiler", "start", "end", "family", "version",
                  "endpoint_counts", "process_tags", "internal", "info"}
         info["unknown_fields"] = sorted(set(event) - known)
@@ -308,10 +338,16 @@ def check_upload(method, path, headers, body, opts):
             elif len(tagmap[k]) != 1:
                 v.append("tag %s given %d times" % (k, len(tagmap[k])))
         if "runtime-id" in tagmap and not UUID4_RE.match(tagmap["runtime-id"][0]):
-            if strict or not re.match(r"^[0-9a-f-]{36}$", tagmap["runtime-id"][0]):
+            if strict or not re.match(r"^([0-9a-f-]{36}|[0-9a-f]{32})$", tagmap["runtime-id"][0]):
                 v.append("runtime-id %r is not a UUID%s" % (tagmap["runtime-id"][0], " v4" if strict else ""))
         if strict and tagmap.get("language") != ["native"]:
             v.append("language tag %r, expected native" % tagmap.get("language"))
+        if strict:
+            for k, pat in (("runtime_platform", r"^[a-z0-9_]+-[a-z0-9_]+-linux-gnu$|^unknown-linux-gnu$"),
+                           ("process_id", r"^[1-9]\d*$"),
+                           ("profiler_config", r"^[a-z_]+$")):
+                if len(tagmap.get(k, [])) != 1 or not re.match(pat, tagmap[k][0]):
+                    v.append("tag %s %r, expected one matching %s" % (k, tagmap.get(k), pat))
         if "profile_seq" in tagmap and not re.match(r"^\d+$", tagmap["profile_seq"][0]):
             v.append("profile_seq %r is not an integer" % tagmap["profile_seq"][0])
         for t in opts.require_tag:
@@ -327,6 +363,11 @@ def check_upload(method, path, headers, body, opts):
             continue
         if p["filename"] != a:
             v.append("part %s filename %r, expected %r" % (a, p["filename"], a))
+        if not strict and not a.endswith(".pprof"):
+            # Another client's extra attachment (code-provenance.json...):
+            # present and listed is all the intake asks of it.
+            pprofs.append({"name": a, "compression": "n/a", "bytes": len(p["data"])})
+            continue
         kind, raw, err = decompress(p["data"], opts.unzstd)
         pi = {"name": a, "compression": kind, "bytes": len(p["data"])}
         if strict and kind != "zstd":
@@ -346,6 +387,47 @@ def check_upload(method, path, headers, body, opts):
     return v, info
 
 
+def check_inprof_metadata(event, opts, v):
+    """process_tags, internal and info as inprof sends them."""
+    pt = event.get("process_tags")
+    if not isinstance(pt, str) or not pt:
+        v.append("process_tags %r, expected a k:v,k:v string" % (pt,))
+    else:
+        keys = []
+        for t in pt.split(","):
+            k, sep, val = t.partition(":")
+            if not sep or not k or not val or " " in t:
+                v.append("process tag %r is not key:value" % t)
+            keys.append(k)
+        if "entrypoint.name" not in keys:
+            v.append("process_tags without entrypoint.name: %r" % pt)
+    internal = event.get("internal")
+    if isinstance(internal, dict):
+        if not isinstance(internal.get("profiler_version"), str):
+            v.append("internal.profiler_version missing")
+        stats = internal.get("statistics")
+        if not isinstance(stats, dict) or not stats or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in stats.values()):
+            v.append("internal.statistics %r is not an object of counters" % (stats,))
+        else:
+            for k in ("cpu_samples", "cpu_samples_dropped", "heap_samples", "uploads_failed"):
+                if k not in stats:
+                    v.append("internal.statistics.%s missing" % k)
+    info = event.get("info")
+    settings = info.get("profiler", {}).get("settings") if isinstance(info, dict) and \
+        isinstance(info.get("profiler"), dict) else None
+    if not isinstance(settings, dict):
+        v.append("info.profiler.settings missing or not an object")
+    else:
+        for k in ("INPROF_CPU_HZ", "INPROF_HEAP_SAMPLE_BYTES", "DD_PROFILING_UPLOAD_PERIOD"):
+            if not isinstance(settings.get(k), int):
+                v.append("info.profiler.settings.%s %r is not a number" % (k, settings.get(k)))
+        if settings.get("DD_API_KEY") not in (None, "<set>"):
+            v.append("info.profiler.settings shows the API key")
+    if opts.api_key and opts.api_key in json.dumps(event):
+        v.append("the API key appears in event.json")
+
+
 def flat_lines(rec):
     """The key=value summary the C tests read."""
     info = rec["info"]
@@ -353,7 +435,8 @@ def flat_lines(rec):
            "method=%s" % info.get("method"), "path=%s" % info.get("path"),
            "violations=%d" % len(rec["violations"])]
     out += ["violation=%s" % x.replace("\n", " ") for x in rec["violations"]]
-    for k in ("user-agent", "dd-evp-origin", "dd-evp-origin-version", "container_id", "api_key"):
+    for k in ("user-agent", "dd-evp-origin", "dd-evp-origin-version", "container_id",
+              "entity_id", "api_key"):
         if info.get(k) is not None:
             out.append("%s=%s" % (k, info[k]))
     ev = info.get("event") or {}
@@ -363,6 +446,14 @@ def flat_lines(rec):
     for k in ("start_ns", "end_ns"):
         if info.get(k) is not None:
             out.append("%s=%d" % (k, info[k]))
+    # One line per endpoint ("endpoint_count=<count> <name>"), names escaped
+    # as JSON strings so that a line stays one line.
+    ec = ev.get("endpoint_counts")
+    if isinstance(ec, dict):
+        for k in sorted(ec):
+            out.append("endpoint_count=%s %s" % (ec[k], json.dumps(k)))
+    if isinstance(ev.get("process_tags"), str):
+        out.append("process_tags=%s" % ev["process_tags"])
     out += ["tag=%s" % t for t in info.get("tags", [])]
     for p in info.get("pprof", []):
         out.append("pprof=%s compression=%s samples=%s types=%s" % (

@@ -335,6 +335,8 @@ int main(void) {
     CHECK(!strcmp(str(p, p->sample_type[1]->unit), "nanoseconds"));
   }
   REQUIRE(p->period_type);
+  /* Tools open on cpu-time, not on the last type. */
+  CHECK(p->default_sample_type > 0 && !strcmp(str(p, p->default_sample_type), "cpu-time"));
   CHECK(!strcmp(str(p, p->period_type->type), "cpu"));
   CHECK(!strcmp(str(p, p->period_type->unit), "nanoseconds"));
   CHECK(p->period == 1000000000 / 99);
@@ -396,13 +398,13 @@ int main(void) {
       {{5, 50000000}, 2, {st2[0], st2[1], st2[2]}, -1, ""},
       {{1, 10000000}, 2, {st3[0], st3[1], st3[2]}, 103, ""},
   };
-  check_raw(path, "cpu-samples/count cpu-time/nanoseconds", "cpu nanoseconds",
+  check_raw(path, "cpu-samples/count cpu-time/nanoseconds[dflt]", "cpu nanoseconds",
             1000000000 / 99, cpu, 4);
 
   /* The same profile gzip'ed by the file exporter reads the same. */
   REQUIRE(inprof__file_write(dir, "pprof-test", 1, buf, len) == 0);
   snprintf(path, sizeof path, "%s/pprof-test-%ld-1.pprof.gz", dir, (long)getpid());
-  check_raw(path, "cpu-samples/count cpu-time/nanoseconds", "cpu nanoseconds",
+  check_raw(path, "cpu-samples/count cpu-time/nanoseconds[dflt]", "cpu nanoseconds",
             1000000000 / 99, cpu, 4);
   testutil_row rows[64];
   int n = testutil_pprof_top(path, "cpu-time", rows, 64);
@@ -471,7 +473,7 @@ int main(void) {
       {{0, 0, 2, 4096, 1, 1024}, 6, {st2[0], st2[1], st2[2]}, 101, "worker-1"},
   };
   check_raw(path,
-            "cpu-samples/count cpu-time/nanoseconds alloc-samples/count alloc-space/bytes "
+            "cpu-samples/count cpu-time/nanoseconds[dflt] alloc-samples/count alloc-space/bytes "
             "inuse-objects/count inuse-space/bytes",
             "cpu nanoseconds", 10000000, both, 5);
   free(buf);

@@ -13,9 +13,14 @@
 //! # Where the library comes from
 //!
 //! - By default, the C sources in this package are built with CMake (target
-//!   `inprof_static`, tests off, optimized) and linked statically. Needs cmake,
-//!   a C compiler, pkg-config, protoc-c and the development packages of
-//!   libunwind, protobuf-c, zlib, zstd, libcurl and libiberty.
+//!   `inprof_static`, tests off, optimized) and linked statically, and so are
+//!   its dependencies: libcurl from `curl-sys` (compiled from source, rustls),
+//!   zlib from `libz-sys`, the others from the system's static archives. Needs
+//!   cmake, a C compiler, pkg-config, protoc-c and the development packages of
+//!   protobuf-c, zlib, zstd, elfutils (libdw, libelf), xz, bzip2 and
+//!   libiberty. The `system-libs` feature or `INPROF_SYS_DYNAMIC=1` links the
+//!   system's shared libraries instead (and needs libcurl's development
+//!   package).
 //! - `INPROF_LIB_DIR=/path`: a prebuilt `libinprof.a` from that directory,
 //!   with `inprof.pc` beside it or in `pkgconfig/` (a CMake build directory
 //!   or an install's lib directory).
@@ -31,6 +36,13 @@
 
 #![no_std]
 #![allow(non_camel_case_types)]
+
+// The static libcurl and zlib that libinprof.a is linked with by default (see
+// build.rs); without this reference rustc would not link these crates.
+#[cfg(inprof_static_deps)]
+extern crate curl_sys as _;
+#[cfg(inprof_static_deps)]
+extern crate libz_sys as _;
 
 use core::ffi::{c_char, c_void};
 
@@ -63,6 +75,9 @@ pub const INPROF_ERR_OUTPUT: inprof_status = 8;
 pub const INPROF_ERR_BUSY: inprof_status = 9;
 /// The caller's struct is older or newer than this library understands.
 pub const INPROF_ERR_VERSION: inprof_status = 10;
+/// A fixed capacity was reached: this thread already has INPROF_MAX_LABELS
+/// labels, or the process-wide label table is full (inprof_set_label).
+pub const INPROF_ERR_LIMIT: inprof_status = 11;
 
 /// Version of inprof_config and inprof_statistics understood by this header.
 pub const INPROF_CONFIG_VERSION: u32 = 1;
@@ -78,6 +93,15 @@ pub const INPROF_DEFAULT_HEAP_SAMPLE_BYTES: u64 = 524288;
 pub const INPROF_DEFAULT_UPLOAD_PERIOD_MS: u32 = 60000;
 pub const INPROF_DEFAULT_MAX_FRAMES: u32 = 128;
 pub const INPROF_MAX_FRAMES_LIMIT: u32 = 512;
+
+/// Limits of inprof_set_label: labels per thread, key and value lengths in
+/// bytes (without the terminating NUL).
+pub const INPROF_MAX_LABELS: u32 = 4;
+pub const INPROF_MAX_LABEL_KEY_BYTES: u32 = 63;
+pub const INPROF_MAX_LABEL_VALUE_BYTES: u32 = 127;
+/// The free filter's size and hash (inprof_heap_free_filter).
+pub const INPROF_HEAP_FILTER_BITS: u32 = 16;
+pub const INPROF_HEAP_FILTER_MULTIPLIER: u64 = 0x9E3779B97F4A7C15;
 
 /// Configuration. Fill it with inprof_config_init() first.
 #[repr(C)]
@@ -109,6 +133,9 @@ pub struct inprof_config {
     pub inlined_frames: u32,
     pub symbolizer_max_mb: u32,
     pub debug_dirs: *const c_char,
+    pub timeline_enabled: u32,
+    pub wall_hz: u32,
+    pub wall_threads_per_tick: u32,
 }
 
 /// Counters since the process started profiling; monotonic across stop/start.
@@ -132,6 +159,9 @@ pub struct inprof_statistics {
     pub unwind_unknown_pc: u64,
     pub unwind_no_stack_room: u64,
     pub symbolizer_cap_hits: u64,
+    pub timeline_samples_aggregated: u64,
+    pub labels_table_full: u64,
+    pub endpoint_counts_dropped: u64,
 }
 
 // build.rs names the library (static from the bundled sources or
@@ -142,6 +172,8 @@ extern "C" {
     pub fn inprof_start(cfg: *const inprof_config) -> inprof_status;
     pub fn inprof_stop(timeout_ms: u32) -> inprof_status;
     pub fn inprof_flush(timeout_ms: u32) -> inprof_status;
+    pub fn inprof_collect(out: *mut *mut u8, out_len: *mut usize, timeout_ms: u32) -> inprof_status;
+    pub fn inprof_collect_free(profile: *mut u8);
     pub fn inprof_stats(out: *mut inprof_statistics) -> inprof_status;
     pub fn inprof_is_running() -> u32;
     pub fn inprof_version() -> u32;
@@ -149,4 +181,11 @@ extern "C" {
     pub fn inprof_last_error() -> *const c_char;
     pub fn inprof_record_alloc(ptr: *mut c_void, size: usize);
     pub fn inprof_record_free(ptr: *mut c_void);
+    pub fn inprof_record_alloc_countdown(ptr: *mut c_void, size: usize, countdown: *mut u64);
+    pub fn inprof_heap_free_filter() -> *const u64;
+    pub fn inprof_set_span(local_root_span_id: u64, span_id: u64);
+    pub fn inprof_set_endpoint(local_root_span_id: u64, endpoint: *const c_char);
+    pub fn inprof_count_endpoint(endpoint: *const c_char, count: u64);
+    pub fn inprof_set_label(key: *const c_char, value: *const c_char) -> inprof_status;
+    pub fn inprof_clear_labels();
 }
