@@ -11,7 +11,8 @@
 #   --rust                 with --quick: also build and run the Rust side
 #   --no-rust              full suite without at-daemon and bench/rust
 #   --only a,b             only these sections (c_cpu handler heap c_rss
-#                          at_daemon rust); handy while working on one
+#                          at_daemon rust idle symbols zerocode); handy
+#                          while working on one
 #
 # Everything is built under build-bench/ (ignored by git): the library in
 # Release (build-bench/lib), the C benchmarks (build-bench/c), at-daemon with
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --rust) RUST=2 ;;
     --no-rust) RUST=0 ;;
     --only) ONLY=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -66,7 +67,7 @@ fi
 
 echo "=== [bench] C benchmarks"
 cmake -S "$ROOT/bench" -B "$B/c" -DCMAKE_BUILD_TYPE=Release -DINPROF_BUILD_DIR="$LIB" >/dev/null
-cmake --build "$B/c" -j"$JOBS" --target pprof_summary bench_cpu bench_handler bench_heap
+cmake --build "$B/c" -j"$JOBS" --target pprof_summary bench_cpu bench_handler bench_heap bench_idle bench_wall
 # The heap developer's micro-benchmark is optional: a broken one is reported, not fatal.
 if [ -f "$ROOT/bench/heap_hooks.c" ]; then
   cmake --build "$B/c" -j"$JOBS" --target heap_hooks >"$B/heap_hooks-build.log" 2>&1 ||
@@ -99,4 +100,27 @@ fi
 echo "=== [bench] measuring (build took ${build_s}s)"
 python3 "$ROOT/bench/bench.py" "${QUICK_ARGS[@]}" --build "$B" --c-bin "$B/c" \
   "${RUST_ARGS[@]}" --out "$OUT" --build-seconds "$build_s" --only "$ONLY"
+# The idle profiler's own cost (issue 15): its own section, appended.
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *,idle,* ]]; then
+  if [ $QUICK = 1 ]; then IDLE_S=1; else IDLE_S=10; fi
+  "$B/c/bench_idle" "$IDLE_S" --markdown | grep -v '^RESULT' >>"$OUT"
+fi
+# Wall-time sampling's cost (issue 14), 100 Hz: its own section, appended.
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *,wall,* ]]; then
+  echo "=== [bench] wall"
+  "$B/c/bench_wall" "$([ $QUICK = 1 ] && echo 1 || echo 5)" 100 --markdown | grep -v '^RESULT' >>"$OUT"
+fi
+# Symbolization cost (issue 11) and zero-code mode (issue 12): their own
+# scripts, sections appended; --only names them symbols and zerocode.
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *,symbols,* ]]; then
+  echo "=== [bench] symbols"
+  SYM_AT=()
+  if [ $RUST != 0 ]; then SYM_AT=(--at-daemon "$B/at-daemon-prof"); fi
+  sh "$ROOT/bench/symbols/run.sh" "$LIB" "$([ $QUICK = 1 ] && echo 3 || echo 12)" --markdown \
+    "${SYM_AT[@]}" >>"$OUT"
+fi
+if [ -z "$ONLY" ] || [[ ",$ONLY," == *,zerocode,* ]]; then
+  echo "=== [bench] zerocode"
+  sh "$ROOT/bench/zerocode/run.sh" "$LIB" "$([ $QUICK = 1 ] && echo 1 || echo 9)" --markdown >>"$OUT"
+fi
 echo "=== [bench] wrote $OUT"

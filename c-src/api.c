@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 
@@ -14,11 +15,13 @@
 #include "base/common.h"
 #include "base/diag.h"
 #include "base/status.h"
+#include "collect/aggregate.h"
 #include "collect/collector.h"
 #include "cpu/threads.h"
 #include "cpu/unwind.h"
 #include "export/http.h"
 #include "heap/heap.h"
+#include "sample/context.h"
 
 static pthread_mutex_t lifecycle_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Set while this thread is inside start, stop or flush: a signal handler
@@ -101,6 +104,7 @@ static void atfork_child(void) {
   inprof__collector_atfork_child();
   inprof__http_atfork_child();
   inprof__heap_atfork_child();
+  inprof__context_atfork_child();
 }
 
 /* At load rather than at the first start: a process that forks before it
@@ -234,6 +238,21 @@ INPROF_EXPORT inprof_status inprof_flush(uint32_t timeout_ms) {
   return st;
 }
 
+INPROF_EXPORT inprof_status inprof_collect(uint8_t **out, size_t *out_len, uint32_t timeout_ms) {
+  if (!out || !out_len)
+    return inprof__fail(INPROF_ERR_INVALID, "inprof_collect: out or out_len is NULL");
+  *out = NULL;
+  *out_len = 0;
+  LIFECYCLE_ENTER("inprof_collect");
+  pthread_mutex_lock(&lifecycle_lock);
+  inprof_status st = inprof__collector_collect(out, out_len, timeout_ms);
+  pthread_mutex_unlock(&lifecycle_lock);
+  lifecycle_leave();
+  return st;
+}
+
+INPROF_EXPORT void inprof_collect_free(uint8_t *profile) { free(profile); }
+
 /* Lock-free (an atomic load): safe from any thread and from signal handlers. */
 INPROF_EXPORT uint32_t inprof_is_running(void) {
   return inprof__collector_running() ? 1 : 0;
@@ -260,9 +279,34 @@ INPROF_EXPORT inprof_status inprof_stats(inprof_statistics *out) {
   inprof__unwind_get_counts(walks);
   full.unwind_unknown_pc = walks[0];
   full.unwind_no_stack_room = walks[1];
+  full.timeline_samples_aggregated = inprof__agg_timeline_fallbacks();
+  full.labels_table_full = inprof__context_labels_table_full();
+  full.endpoint_counts_dropped = inprof__context_endpoint_counts_dropped();
   memcpy(out, &full, out->struct_size);
   return INPROF_OK;
 }
+
+/* ------------------------------------------------------------ context */
+
+/* Lock-free, no allocation once a string is interned (sample/context.c). */
+INPROF_EXPORT void inprof_set_span(uint64_t local_root_span_id, uint64_t span_id) {
+  inprof__context_set_span(local_root_span_id, span_id);
+}
+
+INPROF_EXPORT void inprof_set_endpoint(uint64_t local_root_span_id, const char *endpoint) {
+  inprof__endpoint_set(local_root_span_id, endpoint);
+}
+
+/* Counted only while profiling: there is no upload to add them to otherwise. */
+INPROF_EXPORT void inprof_count_endpoint(const char *endpoint, uint64_t count) {
+  if (inprof__collector_running()) inprof__endpoint_count(endpoint, count);
+}
+
+INPROF_EXPORT inprof_status inprof_set_label(const char *key, const char *value) {
+  return inprof__context_set_label(key, value);
+}
+
+INPROF_EXPORT void inprof_clear_labels(void) { inprof__context_clear_labels(); }
 
 /* ------------------------------------------------ version, status, error */
 

@@ -25,7 +25,7 @@
  *    drops its sample (counted in heap_samples_dropped) or, for a free,
  *    matches it once the interrupted code is done. A handler that
  *    interrupted malloc itself may call them.
- *  - Not async-signal-safe: inprof_start, inprof_stop, inprof_flush,
+ *  - Not async-signal-safe: inprof_start, inprof_stop, inprof_flush, inprof_collect,
  *    inprof_stats, inprof_last_error, inprof_config_init,
  *    inprof_config_from_env; call them from normal context. Still, start,
  *    stop and flush never wait for a library lock their own thread holds:
@@ -84,6 +84,9 @@ typedef int32_t inprof_status;
 #define INPROF_ERR_BUSY 9
 /* The caller's struct is older or newer than this library understands. */
 #define INPROF_ERR_VERSION 10
+/* A fixed capacity was reached: this thread already has INPROF_MAX_LABELS
+ * labels, or the process-wide label table is full (inprof_set_label). */
+#define INPROF_ERR_LIMIT 11
 
 /* Version of inprof_config and inprof_statistics understood by this header. */
 #define INPROF_CONFIG_VERSION 1
@@ -150,7 +153,8 @@ typedef struct inprof_config {
   /* Upload timeouts in milliseconds (INPROF_CONNECT_TIMEOUT_MS, INPROF_UPLOAD_TIMEOUT_MS). */
   uint32_t connect_timeout_ms;
   uint32_t upload_timeout_ms;
-  /* 0 off, 1 error, 2 warn, 3 info, 4 debug; messages go to stderr (INPROF_LOG_LEVEL). */
+  /* 0 off, 1 error, 2 warn (default), 3 info, 4 debug; messages go to stderr,
+   * each kind of warning or error at most once a minute (INPROF_LOG_LEVEL). */
   uint32_t log_level;
   uint32_t reserved0;
   /* 1: inlined calls shown as frames of their own, with file:line; 0: only the
@@ -161,6 +165,19 @@ typedef struct inprof_config {
   /* Colon-separated directories searched for separate debug files; NULL:
    * /usr/lib/debug. Never any network lookup (INPROF_DEBUG_DIRS). */
   const char *debug_dirs;
+  /* Fields below were added in 0.1.x (struct_size tells them apart). */
+  /* 1 (default): every CPU sample kept on its own with end_timestamp_ns,
+   * thread id and thread name (Datadog's timeline), up to a bound per period;
+   * 0: CPU samples aggregated by (thread, stack, context)
+   * (DD_PROFILING_TIMELINE_ENABLED, or ddprof's DD_PROFILING_TIMELINE_ENABLE). */
+  uint32_t timeline_enabled;
+  /* Wall-time samples per second of wall time, per thread (sample types
+   * wall-samples and wall-time); 0 (default): off. Blocked threads are read
+   * from outside, never interrupted (INPROF_WALL_HZ). */
+  uint32_t wall_hz;
+  /* Most threads the wall sampler visits per tick, round robin; 1..65536,
+   * default 16 (INPROF_WALL_THREADS_PER_TICK). */
+  uint32_t wall_threads_per_tick;
 } inprof_config;
 
 /* Counters since the process started profiling; monotonic across stop/start. */
@@ -198,6 +215,16 @@ typedef struct inprof_statistics {
   /* Objects whose debug info was not loaded because of the symbolizer's
    * memory cap (INPROF_SYMBOLIZER_MAX_MB). */
   uint64_t symbolizer_cap_hits;
+  /* CPU samples aggregated instead of kept on the timeline because the
+   * period's timeline was full (timeline_enabled). */
+  uint64_t timeline_samples_aggregated;
+  /* New (key, value) pairs refused because the process-wide label table
+   * was full: inprof_set_label returned INPROF_ERR_LIMIT, or an endpoint
+   * name was not recorded. */
+  uint64_t labels_table_full;
+  /* inprof_count_endpoint calls not counted because the period already had
+   * its maximum number of distinct endpoints. */
+  uint64_t endpoint_counts_dropped;
 } inprof_statistics;
 
 /* Fills cfg with defaults (no environment) and sets struct_size. */
@@ -229,6 +256,18 @@ INPROF_EXPORT inprof_status inprof_stop(uint32_t timeout_ms);
 /* Exports what has been collected so far now, waiting at most timeout_ms. */
 INPROF_EXPORT inprof_status inprof_flush(uint32_t timeout_ms);
 
+/*
+ * The current period's profile so far, as uncompressed pprof bytes, for a
+ * service that serves its profile on demand. The period is not ended:
+ * exports and uploads go on unchanged (the next file still holds the whole
+ * period). On INPROF_OK, *out (allocated by the library; release it with
+ * inprof_collect_free) holds *out_len bytes; on error *out is NULL.
+ * Waits at most timeout_ms; INPROF_ERR_NOT_RUNNING when not running.
+ */
+INPROF_EXPORT inprof_status inprof_collect(uint8_t **out, size_t *out_len, uint32_t timeout_ms);
+/* Releases a profile returned by inprof_collect; NULL is ignored. */
+INPROF_EXPORT void inprof_collect_free(uint8_t *profile);
+
 /* Copies the counters into out; set out->struct_size = sizeof(*out) first. */
 INPROF_EXPORT inprof_status inprof_stats(inprof_statistics *out);
 
@@ -257,6 +296,93 @@ INPROF_EXPORT const char *inprof_last_error(void);
  */
 INPROF_EXPORT void inprof_record_alloc(void *ptr, size_t size);
 INPROF_EXPORT void inprof_record_free(void *ptr);
+
+/*
+ * Inline fast path for allocator wrappers (added in 0.1.x). A wrapper may
+ * decide the unsampled cases itself, without calling into the library, and
+ * call it only when a block may be sampled:
+ *
+ *     static __thread uint64_t countdown;          // 0 at thread start
+ *     // after a successful allocation of size bytes:
+ *     if (size < countdown) countdown -= size;
+ *     else inprof_record_alloc_countdown(p, size, &countdown);
+ *     // before a free:
+ *     uint64_t i = ((uint64_t)(uintptr_t)p * INPROF_HEAP_FILTER_MULTIPLIER)
+ *                  >> (64 - INPROF_HEAP_FILTER_BITS);
+ *     if ((filter[i / 64] >> (i % 64)) & 1) inprof_record_free(p);
+ *
+ * where filter = inprof_heap_free_filter(). Each countdown is its own
+ * Poisson process over the bytes it sees, so any number of them (per thread,
+ * per wrapper) sample every byte at the configured rate. A clear filter bit
+ * proves the block is not sampled; a set bit may be a false positive, which
+ * inprof_record_free resolves. Both functions are async-signal-safe like the
+ * hooks; the countdown must be thread-local (not shared between threads).
+ */
+/* Records an allocation that reached *countdown (any size is accepted: a
+ * size below it is just subtracted) and stores the bytes to the next sample
+ * in *countdown. The sampled stack starts at this function's caller. */
+INPROF_EXPORT void inprof_record_alloc_countdown(void *ptr, size_t size, uint64_t *countdown);
+/* The free filter: (1 << INPROF_HEAP_FILTER_BITS) bits in 64-bit words,
+ * bit i of word i / 64 at position i % 64. Never NULL; the address is fixed
+ * for the life of the process. Words change concurrently: read each with one
+ * (relaxed atomic) load. */
+INPROF_EXPORT const uint64_t *inprof_heap_free_filter(void);
+#define INPROF_HEAP_FILTER_BITS 16
+#define INPROF_HEAP_FILTER_MULTIPLIER 0x9E3779B97F4A7C15ull
+
+/*
+ * Context on samples (spans, endpoints, custom labels). Each thread has its
+ * own context; CPU samples taken on a thread, and heap samples allocated by
+ * it, carry the context it had at that moment. These calls are meant for
+ * every span enter and exit: no lock, no allocation after a (key, value)
+ * pair was first seen, a few nanoseconds each. They may be called at any
+ * time, from any thread, before start and after stop (the context is kept
+ * and used by the next start). They take no lock, but are not meant for
+ * the host's signal handlers: a handler that interrupted one of them on the
+ * same thread must not call another.
+ */
+
+/* Limits of inprof_set_label: labels per thread, key and value lengths in
+ * bytes (without the terminating NUL). */
+#define INPROF_MAX_LABELS 4
+#define INPROF_MAX_LABEL_KEY_BYTES 63
+#define INPROF_MAX_LABEL_VALUE_BYTES 127
+
+/*
+ * Sets the calling thread's trace context: samples carry the numeric labels
+ * "local root span id" and "span id". (0, 0) clears it.
+ */
+INPROF_EXPORT void inprof_set_span(uint64_t local_root_span_id, uint64_t span_id);
+
+/*
+ * Names the endpoint of a local root span: samples whose local root span id
+ * is local_root_span_id carry "trace endpoint" = endpoint. The name is copied
+ * (truncated to INPROF_MAX_LABEL_VALUE_BYTES); the most recent roots are
+ * remembered (a bounded table). NULL or "" forgets the root's endpoint.
+ */
+INPROF_EXPORT void inprof_set_endpoint(uint64_t local_root_span_id, const char *endpoint);
+
+/*
+ * Adds count to the endpoint's hits in the current period's upload
+ * (event.json "endpoint_counts"). Bounded number of distinct endpoints per
+ * period (others counted in endpoint_counts_dropped); names are cut like
+ * inprof_set_endpoint's. Counted only while the profiler runs.
+ */
+INPROF_EXPORT void inprof_count_endpoint(const char *endpoint, uint64_t count);
+
+/*
+ * Sets a custom label on the calling thread's samples (a string label
+ * key=value in the profile); a NULL value removes the key. Returns
+ * INPROF_ERR_INVALID for a NULL or empty key, a key longer than
+ * INPROF_MAX_LABEL_KEY_BYTES or a value longer than
+ * INPROF_MAX_LABEL_VALUE_BYTES, INPROF_ERR_LIMIT when the thread already has
+ * INPROF_MAX_LABELS other keys or the process-wide table of distinct (key,
+ * value) pairs is full. The thread's labels are unchanged on error.
+ */
+INPROF_EXPORT inprof_status inprof_set_label(const char *key, const char *value);
+
+/* Removes all the calling thread's custom labels. */
+INPROF_EXPORT void inprof_clear_labels(void);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
 #   asan     AddressSanitizer + UndefinedBehaviorSanitizer: build, then every ctest test;
 #   tsan     ThreadSanitizer: build, then the tests that TSan can check (see below);
 #   repeat   the reliability tests (ctest label "reliability") 20 times in a row;
-#   rust     cargo test in rust-test-host (the Rust crates and at-daemon);
+#   rust     cargo test in rust-test-host (the Rust crates and at-daemon),
+#            then tests/packaging/check_rust_static.sh (static dependencies);
 #   package  cargo package of inprof-sys and inprof, built from the unpacked
 #            .crate files by a scratch project (scripts/check-package.sh);
 #   bench    the benchmark suite in quick mode, so that it cannot rot.
@@ -60,7 +61,11 @@ step() {
            if [ -x "$ROOT/build-test-gcc/c-src/zerocode/inprof-run" ]; then
              export INPROF_RUN="$ROOT/build-test-gcc/c-src/zerocode/inprof-run"
            fi
-           (cd rust-test-host && cargo test --release 2>&1) ;;
+           # Then, whatever cargo test said: at-daemon with profiling needs
+           # no shared library beyond what it needs without (static
+           # dependencies), and runs in a root holding only those.
+           (cd rust-test-host && cargo test --release --features inprof/tracing 2>&1); rc=$?
+           bash tests/packaging/check_rust_static.sh && return $rc ;;
     package) echo "=== [package] cargo package + build from the unpacked crates"
            bash scripts/check-package.sh ;;
     bench) echo "=== [bench] quick mode"

@@ -16,6 +16,13 @@ INPROF__HIDDEN inprof_status inprof__collector_start(const inprof_config *cfg);
  * when it did but had to abandon the final upload at the deadline. */
 INPROF__HIDDEN inprof_status inprof__collector_stop(uint32_t timeout_ms);
 INPROF__HIDDEN inprof_status inprof__collector_flush(uint32_t timeout_ms);
+/* inprof_collect: the current period so far as pprof bytes (malloc'ed, the
+ * caller frees), without ending the period. Under the lifecycle lock. */
+INPROF__HIDDEN inprof_status inprof__collector_collect(uint8_t **out, size_t *len,
+                                                       uint32_t timeout_ms);
+/* How many times a collector thread woke up (process lifetime): what the
+ * idle cost test counts. Any thread. */
+INPROF__HIDDEN uint64_t inprof__collector_wakeups(void);
 /* Fork (see api.c): prepare waits until no collector is inside the
  * loader's dl_iterate_phdr and keeps them out until parent/child; the child
  * forgets the parent's collector. */

@@ -4,9 +4,10 @@
  *
  * Choices a reader of the output will notice:
  * - Sample types are only the enabled ones, in a fixed order: cpu-samples,
- *   cpu-time (CPU on), then alloc-samples, alloc-space, inuse-objects,
- *   inuse-space (heap on). Samples whose enabled values are all zero are left
- *   out, and so is anything only they referenced.
+ *   cpu-time (CPU on), wall-samples, wall-time (wall on), then
+ *   alloc-samples, alloc-space, inuse-objects, inuse-space (heap on); the
+ *   period type is cpu, else wall, else space. Samples whose enabled values
+ *   are all zero are left out, and so is anything only they referenced.
  * - Frames after the first are return addresses: they are symbolized, and
  *   recorded in their Location, as addr - 1 (inside the call instruction), so
  *   a later re-symbolization by address lands on the caller's call line.
@@ -25,15 +26,26 @@
  *   better).
  * - The executable's mapping (found through AT_ENTRY) is listed first when
  *   known: pprof tools take the first mapping as the main binary.
+ * - Labels, with the keys Datadog reads: "thread id" (num) and "thread
+ *   name"; from the sample's context (sample/context.h) "local root span
+ *   id" and "span id" (num: the id's 64 bits as int64, str empty), "trace
+ *   endpoint" when the root has an endpoint at export time, each custom
+ *   label as a string label key=value; timeline samples also
+ *   "end_timestamp_ns" (num: nanoseconds since the Unix epoch).
+ * - One comment, "process_name:<executable>" (see process_name_comment).
  * Returns 0 on success, -1 when memory runs out (nothing is allocated then).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include "base/hash.h"
 #include "collect/pprof.h"
 #include "profile.pb-c.h"
+#include "sample/context.h"
 
 /* ----------------------------------------------------- small hash maps */
 
@@ -136,6 +148,7 @@ typedef struct builder {
   Inprof__Pprof__Label **label_ptrs;
   size_t nlabels;
   int64_t key_thread_id, key_thread_name;
+  int64_t key_span_id, key_root_span_id, key_endpoint, key_end_timestamp;
 } builder;
 
 static int grow(void **v, size_t *cap, size_t need, size_t elem) {
@@ -153,6 +166,32 @@ static uint64_t str_hash(const char *s) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
   return h;
+}
+
+/*
+ * The Profile.comment "process_name:<executable's file name>", the same
+ * value as the process_name tag zero-code mode adds to uploads (',', ' ' and
+ * ':' become '_'), so that the files of a wrapped process tree can be told
+ * apart too (go tool pprof -comments). Read per export: one readlink.
+ */
+static const char *process_name_comment(char *out, size_t cap) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  const char *name = program_invocation_short_name;
+  if (n > 0) {
+    exe[n] = 0;
+    /* A deleted executable reads "<path> (deleted)". */
+    char *d = strstr(exe, " (deleted)");
+    if (d && d[10] == 0) *d = 0;
+    const char *slash = strrchr(exe, '/');
+    name = slash ? slash + 1 : exe;
+  }
+  if (!name || !*name) return NULL;
+  int len = snprintf(out, cap, "process_name:%s", name);
+  if (len < 0) return NULL;
+  for (char *c = out + sizeof "process_name:" - 1; *c; c++)
+    if (*c == ',' || *c == ' ' || *c == ':') *c = '_';
+  return out;
 }
 
 /* Interns s (copied) and returns its index; 0 ("") on failure. */
@@ -293,19 +332,63 @@ typedef struct counts {
   size_t samples, frames, labels;
 } counts;
 
-static void count_visit(void *ctx, uint32_t tid, const uintptr_t *frames,
-                        uint32_t nframes, const int64_t *values) {
-  (void)frames;
+/* Labels a sample may get (an upper bound, without lookups): thread id and
+ * name, the span ids, the endpoint, the custom labels, end_timestamp_ns. */
+static void count_visit(void *ctx, const inprof__agg_entry_view *e) {
   counts *c = ctx;
-  if (!wanted(c->b, values)) return;
+  if (!wanted(c->b, e->values)) return;
   c->samples++;
-  c->frames += nframes;
-  if (tid) c->labels += 2;
+  c->frames += e->nframes;
+  const inprof__sample_ctx *x = e->ctx;
+  c->labels += (e->tid ? 2 : 0) + (x->local_root_span_id ? 2 : 0) + (x->span_id ? 1 : 0) +
+               (e->timestamp_ns ? 1 : 0);
+  for (int i = 0; i < INPROF__LABEL_SLOTS && x->labels[i]; i++) c->labels++;
 }
 
-static void sample_visit(void *ctx, uint32_t tid, const uintptr_t *frames,
-                         uint32_t nframes, const int64_t *values) {
+/* The string index of a label key interned on first use (*key < 0). */
+static int64_t lazy_key(builder *b, int64_t *key, const char *name) {
+  if (*key < 0) *key = intern(b, name);
+  return *key;
+}
+
+static Inprof__Pprof__Label *add_label(builder *b, Inprof__Pprof__Sample *s, int64_t key) {
+  Inprof__Pprof__Label *l = &b->labels[b->nlabels++];
+  inprof__pprof__label__init(l);
+  l->key = key;
+  s->label[s->n_label++] = l;
+  return l;
+}
+
+/* Span ids, endpoint, custom labels and end_timestamp_ns, as Datadog reads
+ * them: span ids numeric (the id's 64 bits as int64), the rest strings. */
+static void context_labels(builder *b, Inprof__Pprof__Sample *s,
+                           const inprof__agg_entry_view *e) {
+  const inprof__sample_ctx *c = e->ctx;
+  if (c->local_root_span_id)
+    add_label(b, s, lazy_key(b, &b->key_root_span_id, "local root span id"))->num =
+        (int64_t)c->local_root_span_id;
+  if (c->span_id)
+    add_label(b, s, lazy_key(b, &b->key_span_id, "span id"))->num = (int64_t)c->span_id;
+  const char *k, *v;
+  uint32_t ep = inprof__endpoint_lookup(c->local_root_span_id);
+  if (ep && inprof__label_get(ep, &k, &v))
+    add_label(b, s, lazy_key(b, &b->key_endpoint, INPROF__ENDPOINT_KEY))->str = intern(b, v);
+  for (int i = 0; i < INPROF__LABEL_SLOTS && c->labels[i]; i++) {
+    if (!inprof__label_get(c->labels[i], &k, &v)) continue;
+    int64_t key = intern(b, k);
+    add_label(b, s, key)->str = intern(b, v);
+  }
+  /* No num_unit: Datadog's libraries send the bare number, the key names it. */
+  if (e->timestamp_ns)
+    add_label(b, s, lazy_key(b, &b->key_end_timestamp, "end_timestamp_ns"))->num =
+        (int64_t)e->timestamp_ns;
+}
+
+static void sample_visit(void *ctx, const inprof__agg_entry_view *e) {
   builder *b = ctx;
+  uint32_t tid = e->tid, nframes = e->nframes;
+  const uintptr_t *frames = e->frames;
+  const int64_t *values = e->values;
   if (b->failed || !wanted(b, values)) return;
   Inprof__Pprof__Sample *s = &b->samples[b->nsamples++];
   inprof__pprof__sample__init(s);
@@ -319,25 +402,16 @@ static void sample_visit(void *ctx, uint32_t tid, const uintptr_t *frames,
   s->value = b->values + (b->nsamples - 1) * b->ncols;
   s->n_value = b->ncols;
   for (uint32_t c = 0; c < b->ncols; c++) s->value[c] = values[b->cols[c]];
-  if (!tid) return;
   s->label = b->label_ptrs + b->nlabels;
-  Inprof__Pprof__Label *l = &b->labels[b->nlabels];
-  inprof__pprof__label__init(l);
-  l->key = b->key_thread_id;
-  l->num = tid;
-  s->label[s->n_label++] = l;
-  b->nlabels++;
-  const char *name = b->meta->thread_name
-                         ? b->meta->thread_name(b->meta->thread_name_ctx, tid)
-                         : NULL;
-  if (name && *name) {
-    l = &b->labels[b->nlabels];
-    inprof__pprof__label__init(l);
-    l->key = b->key_thread_name;
-    l->str = intern(b, name);
-    s->label[s->n_label++] = l;
-    b->nlabels++;
+  if (tid) {
+    add_label(b, s, b->key_thread_id)->num = tid;
+    const char *name = b->meta->thread_name
+                           ? b->meta->thread_name(b->meta->thread_name_ctx, tid)
+                           : NULL;
+    if (name && *name) add_label(b, s, b->key_thread_name)->str = intern(b, name);
   }
+  context_labels(b, s, e);
+  if (!s->n_label) s->label = NULL;
 }
 
 static void builder_free(builder *b) {
@@ -375,10 +449,15 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
   static const char *const type_names[INPROF__VT_COUNT][2] = {
       {"cpu-samples", "count"},   {"cpu-time", "nanoseconds"},
       {"alloc-samples", "count"}, {"alloc-space", "bytes"},
-      {"inuse-objects", "count"}, {"inuse-space", "bytes"}};
+      {"inuse-objects", "count"}, {"inuse-space", "bytes"},
+      {"wall-samples", "count"},  {"wall-time", "nanoseconds"}};
   if (meta->cpu_hz > 0) {
     b.cols[b.ncols++] = INPROF__VT_CPU_SAMPLES;
     b.cols[b.ncols++] = INPROF__VT_CPU_TIME;
+  }
+  if (meta->wall_hz > 0) {
+    b.cols[b.ncols++] = INPROF__VT_WALL_SAMPLES;
+    b.cols[b.ncols++] = INPROF__VT_WALL_TIME;
   }
   if (meta->heap_sample_bytes > 0) {
     b.cols[b.ncols++] = INPROF__VT_ALLOC_SAMPLES;
@@ -406,10 +485,19 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
   inprof__pprof__value_type__init(&period_type);
   Inprof__Pprof__Profile prof;
   inprof__pprof__profile__init(&prof);
+  /* pprof tools open on the last sample type (inuse-space, often empty)
+   * unless told: a profile with CPU samples opens on cpu-time. */
+  for (uint32_t c = 0; c < b.ncols; c++)
+    if (b.cols[c] == INPROF__VT_CPU_TIME) prof.default_sample_type = types[c].type;
   if (meta->cpu_hz > 0) {
     period_type.type = intern(&b, "cpu");
     period_type.unit = intern(&b, "nanoseconds");
     prof.period = 1000000000 / (int64_t)meta->cpu_hz;
+    prof.period_type = &period_type;
+  } else if (meta->wall_hz > 0) {
+    period_type.type = intern(&b, "wall");
+    period_type.unit = intern(&b, "nanoseconds");
+    prof.period = 1000000000 / (int64_t)meta->wall_hz;
     prof.period_type = &period_type;
   } else if (meta->heap_sample_bytes > 0) {
     period_type.type = intern(&b, "space");
@@ -419,9 +507,13 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
   }
   b.key_thread_id = intern(&b, "thread id");
   b.key_thread_name = intern(&b, "thread name");
+  char pname[sizeof "process_name:" + 255];
+  int64_t comment = intern(&b, process_name_comment(pname, sizeof pname));
+  /* Interned when first used: a profile without context has none of them. */
+  b.key_span_id = b.key_root_span_id = b.key_endpoint = b.key_end_timestamp = -1;
 
   counts c = {&b, 0, 0, 0};
-  inprof__agg_foreach(agg, count_visit, &c);
+  inprof__agg_foreach_entry(agg, count_visit, &c);
   b.samples = calloc(c.samples + 1, sizeof *b.samples);
   b.loc_ids = calloc(c.frames + 1, sizeof *b.loc_ids);
   b.values = calloc(c.samples * b.ncols + 1, sizeof *b.values);
@@ -435,7 +527,7 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
     if (inprof__symbolize_frame(sym, (uintptr_t)getauxval(AT_ENTRY), &fr) && fr.mapping)
       mapping_id(&b, fr.mapping);
   }
-  inprof__agg_foreach(agg, sample_visit, &b);
+  inprof__agg_foreach_entry(agg, sample_visit, &b);
   if (b.failed) goto done;
 
   Inprof__Pprof__Sample **sp = calloc(b.nsamples + 1, sizeof *sp);
@@ -471,6 +563,8 @@ INPROF__HIDDEN int inprof__pprof_encode(const inprof__agg *agg, inprof__symboliz
     prof.function = fp;
     prof.n_string_table = b.nstrings;
     prof.string_table = b.strings;
+    prof.n_comment = comment > 0 ? 1 : 0;
+    prof.comment = &comment;
     prof.time_nanos = (int64_t)meta->start_ns;
     prof.duration_nanos =
         meta->end_ns > meta->start_ns ? (int64_t)(meta->end_ns - meta->start_ns) : 0;

@@ -16,6 +16,7 @@ typedef struct inprof__profile_meta {
   uint64_t end_ns;
   uint32_t cpu_hz;             /* 0: no CPU sample types */
   uint64_t heap_sample_bytes;  /* 0: no heap sample types */
+  uint32_t wall_hz;            /* 0: no wall sample types */
   /* Thread name lookup for the "thread name" label. */
   const char *(*thread_name)(void *ctx, uint32_t tid);
   void *thread_name_ctx;

@@ -20,6 +20,7 @@
 
 #include "base/defaults.h"
 #include "base/diag.h"
+#include "base/strbuf.h"
 #include "config/options.h"
 #include "config/settings.h"
 
@@ -199,9 +200,24 @@ static int parse_bool(const char *v, int *out) {
   return -1;
 }
 
+/*
+ * Another library's name for an option, read (just as strictly, and named
+ * in errors) only when the documented name is unset: ddprof spells the
+ * timeline switch DD_PROFILING_TIMELINE_ENABLE.
+ */
+static const char *env_alias(const char *name) {
+  static const char *const aliases[][2] = {
+      {"DD_PROFILING_TIMELINE_ENABLED", "DD_PROFILING_TIMELINE_ENABLE"}};
+  if (env_get(name)) return name;
+  for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+    if (!strcmp(name, aliases[i][0]) && env_get(aliases[i][1])) return aliases[i][1];
+  return name;
+}
+
 static inprof_status env_BOOL(const char *name, uint64_t min, uint64_t max,
                               uint32_t *out) {
   (void)min, (void)max;
+  name = env_alias(name);
   const char *v = env_get(name);
   if (!v) return INPROF_OK;
   int b;
@@ -524,6 +540,32 @@ INPROF__HIDDEN void inprof__settings_free(inprof__settings *s) {
 #undef OPT_FREE
 #undef OPT_FREE_STR
 #undef OPT_FREE_NONE
+}
+
+/* Secrets are never shown: their value is replaced by "<set>". */
+static int is_secret(int opt) { return opt == INPROF__OPT_api_key; }
+
+INPROF__HIDDEN char *inprof__settings_json(const inprof__settings *s) {
+  inprof__sb b = {0};
+  inprof__sb_str(&b, "{");
+  int opt = 0;
+#define OPT_JSON_STR(field)                                      \
+  if (!s->field) inprof__sb_str(&b, "null");                    \
+  else if (is_secret(opt)) inprof__sb_str(&b, "\"<set>\"");     \
+  else inprof__sb_json(&b, s->field);
+#define OPT_JSON_NUM(field) inprof__sb_fmt(&b, "%lld", (long long)s->field);
+#define OPT_JSON(type, env, field, min, max, def)                  \
+  inprof__sb_str(&b, opt ? "," : "");                             \
+  inprof__sb_json(&b, env);                                       \
+  inprof__sb_str(&b, ":");                                        \
+  OPT_IF(INPROF__OPT_STRING_##type, OPT_JSON_STR, OPT_JSON_NUM)(field) \
+  opt++;
+  INPROF__OPTIONS(OPT_JSON)
+#undef OPT_JSON
+#undef OPT_JSON_STR
+#undef OPT_JSON_NUM
+  inprof__sb_str(&b, "}");
+  return inprof__sb_take(&b);
 }
 
 /*

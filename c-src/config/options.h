@@ -26,6 +26,10 @@
  * opened; libc is then named from that file's symbol table). */
 #define INPROF__SYMBOLIZER_MAX_MB_LIMIT (1u << 20)
 #define INPROF__DEFAULT_SYMBOLIZER_MAX_MB 16u
+/* Wall sampler (cpu/wall.c): ticks per second, threads visited per tick. */
+#define INPROF__WALL_HZ_MAX 1000u
+#define INPROF__WALL_THREADS_PER_TICK_MAX 65536u
+#define INPROF__DEFAULT_WALL_THREADS_PER_TICK 16u
 
 /*
  * Types:
@@ -46,6 +50,9 @@
  * fraction ("60", "0.5"), and a set but empty variable is an error except
  * for TAGS (DD_TAGS= says "no extra tags", replacing any set in code).
  * Names and keywords (true, SIGPROF, warn...) are case-insensitive.
+ * A few options are also read under another library's name when theirs is
+ * unset (config.c's env_alias): DD_PROFILING_TIMELINE_ENABLE (ddprof) for
+ * DD_PROFILING_TIMELINE_ENABLED.
  */
 #define INPROF__OPTIONS(X)                                                           \
   X(BOOL, "DD_PROFILING_ENABLED", enabled, 0, 1, 1)                                  \
@@ -74,11 +81,15 @@
     INPROF__DEFAULT_CONNECT_TIMEOUT_MS)                                              \
   X(U32, "INPROF_UPLOAD_TIMEOUT_MS", upload_timeout_ms, 1, INPROF__TIMEOUT_MAX_MS,   \
     INPROF__DEFAULT_UPLOAD_TIMEOUT_MS)                                               \
-  X(LOG_LEVEL, "INPROF_LOG_LEVEL", log_level, 0, INPROF__LOG_DEBUG, 0)              \
+  X(LOG_LEVEL, "INPROF_LOG_LEVEL", log_level, 0, INPROF__LOG_DEBUG, INPROF__LOG_WARN) \
   X(BOOL, "INPROF_INLINED_FRAMES", inlined_frames, 0, 1, 1)                          \
   X(U32, "INPROF_SYMBOLIZER_MAX_MB", symbolizer_max_mb, 0,                           \
     INPROF__SYMBOLIZER_MAX_MB_LIMIT, INPROF__DEFAULT_SYMBOLIZER_MAX_MB)              \
-  X(STR, "INPROF_DEBUG_DIRS", debug_dirs, 0, 0, 0)
+  X(STR, "INPROF_DEBUG_DIRS", debug_dirs, 0, 0, 0)                                   \
+  X(BOOL, "DD_PROFILING_TIMELINE_ENABLED", timeline_enabled, 0, 1, 1)                 \
+  X(U32, "INPROF_WALL_HZ", wall_hz, 0, INPROF__WALL_HZ_MAX, 0)                       \
+  X(U32, "INPROF_WALL_THREADS_PER_TICK", wall_threads_per_tick, 1,                   \
+    INPROF__WALL_THREADS_PER_TICK_MAX, INPROF__DEFAULT_WALL_THREADS_PER_TICK)
 
 /* The inprof__settings field type of each option type. */
 #define INPROF__OPT_CTYPE_BOOL uint32_t

@@ -45,6 +45,10 @@ typedef struct inprof__settings {
 INPROF__HIDDEN inprof_status inprof__settings_from_config(const inprof_config *cfg,
                                                           inprof__settings *out);
 INPROF__HIDDEN void inprof__settings_free(inprof__settings *s);
+/* The effective configuration as a JSON object keyed by environment name
+ * ({"INPROF_CPU_HZ":99,...}), secrets shown only as "<set>"; malloc'ed or
+ * NULL. For Datadog's event.json "info" (export/dd_event.c). */
+INPROF__HIDDEN char *inprof__settings_json(const inprof__settings *s);
 
 /*
  * Sets the last error for a bad value of option opt (INPROF__OPT_<field>)

@@ -300,7 +300,43 @@ fn check_designed_split(dir: &Path, run_daemon: impl Fn(&[(&str, &str)]) -> Outp
         .take(10)
         .collect();
     assert!(bad.is_empty(), "mangled or hashed names in the profile:\n{}", bad.join("\n"));
+    check_names_whole(&rows, &top, &raw);
     files
+}
+
+/// Names shown whole (issue 11), in the profile of a release build with the
+/// workspace's `debug = "line-tables-only"`:
+/// - the job functions (checked above as `at_daemon::jobs::<job>` rows);
+/// - a trait method, as `<Type as Trait>::method`: parse_records splits on a
+///   char, so std's `CharSearcher::next_match` has CPU time, and pprof must
+///   not cut it to `::next_match` (no row may start with `::`);
+/// - `Kind::run`, inlined into the worker loop, as an inline frame at the
+///   line of each `match` arm that calls a job. Line tables carry no scope
+///   for a function inlined from the crate's own code (rustc emits its
+///   DW_TAG_subprogram with only DW_AT_name, no namespace or linkage name),
+///   so it is named `run`, in src/jobs.rs: the whole path
+///   `at_daemon::jobs::Kind::run` needs `debug = "limited"`.
+fn check_names_whole(rows: &BTreeMap<String, (f64, f64)>, top: &str, raw: &str) {
+    let searcher = "<core::str::pattern::CharSearcher as core::str::pattern::Searcher>::next_match";
+    let cum = rows.get(searcher).map_or(0.0, |r| r.1);
+    assert!(cum > 0.0, "{searcher} is not in the profile:\n{top}");
+    let cut: Vec<&String> = rows.keys().filter(|n| n.starts_with("::") || n.starts_with(">::")).collect();
+    assert!(cut.is_empty(), "names cut by pprof: {cut:?}\n{top}");
+    let jobs_rs = include_str!("../src/jobs.rs");
+    for (name, _) in DESIGN {
+        let arm = format!("=> {name}(seed)");
+        let line = jobs_rs
+            .lines()
+            .position(|l| l.contains(&arm))
+            .unwrap_or_else(|| panic!("no `{arm}` arm in Kind::run (src/jobs.rs)"))
+            + 1;
+        let at = format!("src/jobs.rs:{line}:");
+        assert!(
+            raw.lines().any(|l| l.contains(" run ") && l.contains(&at)),
+            "no inline frame of Kind::run at jobs.rs:{line} (the {name} arm) in the profile"
+        );
+    }
+    assert!(top.contains("run (inline)"), "Kind::run is not shown as an inline frame:\n{top}");
 }
 
 #[test]
@@ -331,7 +367,9 @@ fn without_feature_nothing_of_the_library() {
     // The same checks see the library in the profiling build.
     let prof = build(true);
     assert!(nm(&prof).contains(" inprof_start"), "profiling build lacks inprof_start");
-    assert!(needed(&prof).contains("libcurl"), "profiling build does not link libcurl");
+    // libcurl is linked statically by default (inprof-sys): in the binary, not NEEDED.
+    assert!(nm(&prof).contains(" curl_easy_init"), "profiling build lacks curl_easy_init");
+    assert!(!needed(&prof).contains("libcurl"), "profiling build needs libcurl.so:\n{}", needed(&prof));
     // And the plain daemon works.
     let out = run(&plain, &["--threads", "1", "--duration", "0.3"], &[]);
     assert_eq!(daemon_report(&String::from_utf8_lossy(&out.stdout)).len(), 4);

@@ -116,13 +116,15 @@ fn rust_side() -> Layout {
         struct_size, enabled, cpu_hz, cpu_signal, heap_sample_bytes, upload_period_ms, max_frames,
         service, env, version, tags, output_dir, agent_url, agentless, upload, site, api_key,
         intake_url, ca_bundle, connect_timeout_ms, upload_timeout_ms, log_level, reserved0,
-        inlined_frames, symbolizer_max_mb, debug_dirs,
+        inlined_frames, symbolizer_max_mb, debug_dirs, timeline_enabled, wall_hz,
+        wall_threads_per_tick,
     });
     rust_layout!(m, inprof_statistics {
         struct_size, threads_tracked, cpu_samples, cpu_samples_dropped, cpu_timer_overruns,
         threads_failed, heap_samples, heap_samples_dropped, heap_live_samples, profiles_written,
         profiles_failed, uploads_ok, uploads_failed, uploads_dropped,
         unwind_unknown_pc, unwind_no_stack_room, symbolizer_cap_hits,
+        timeline_samples_aggregated, labels_table_full, endpoint_counts_dropped,
     });
     m.insert(("inprof_status".into(), ".".into()), (align_of::<inprof_status>(), size_of::<inprof_status>()));
     m

@@ -39,6 +39,9 @@ int main(void) {
   FIELD(inprof_config, inlined_frames);
   FIELD(inprof_config, symbolizer_max_mb);
   FIELD(inprof_config, debug_dirs);
+  FIELD(inprof_config, timeline_enabled);
+  FIELD(inprof_config, wall_hz);
+  FIELD(inprof_config, wall_threads_per_tick);
 
   STRUCT(inprof_statistics);
   FIELD(inprof_statistics, struct_size);
@@ -58,6 +61,9 @@ int main(void) {
   FIELD(inprof_statistics, unwind_unknown_pc);
   FIELD(inprof_statistics, unwind_no_stack_room);
   FIELD(inprof_statistics, symbolizer_cap_hits);
+  FIELD(inprof_statistics, timeline_samples_aggregated);
+  FIELD(inprof_statistics, labels_table_full);
+  FIELD(inprof_statistics, endpoint_counts_dropped);
 
   /* Scalar types the functions use. */
   printf("inprof_status . %zu %zu\n", alignof(inprof_status), sizeof(inprof_status));

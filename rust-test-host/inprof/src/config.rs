@@ -69,6 +69,9 @@ pub struct Config {
     upload_timeout: Option<Duration>,
     log_level: Option<u32>,
     inlined_frames: Option<bool>,
+    timeline_enabled: Option<bool>,
+    wall_hz: Option<u32>,
+    wall_threads_per_tick: Option<u32>,
     symbolizer_max_mb: Option<u32>,
     debug_dirs: Option<String>,
     stop_timeout: Duration,
@@ -118,6 +121,9 @@ impl fmt::Debug for Config {
             .field("upload_timeout", &Setting(&self.upload_timeout))
             .field("log_level", &Setting(&self.log_level))
             .field("inlined_frames", &Setting(&self.inlined_frames))
+            .field("timeline_enabled", &Setting(&self.timeline_enabled))
+            .field("wall_hz", &Setting(&self.wall_hz))
+            .field("wall_threads_per_tick", &Setting(&self.wall_threads_per_tick))
             .field("symbolizer_max_mb", &Setting(&self.symbolizer_max_mb))
             .field("debug_dirs", &Setting(&self.debug_dirs))
             .field("stop_timeout", &self.stop_timeout)
@@ -195,6 +201,9 @@ impl Config {
             upload_timeout: None,
             log_level: None,
             inlined_frames: None,
+            timeline_enabled: None,
+            wall_hz: None,
+            wall_threads_per_tick: None,
             symbolizer_max_mb: None,
             debug_dirs: None,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
@@ -235,6 +244,9 @@ impl Config {
                 upload_timeout: Some(Duration::from_millis(raw.upload_timeout_ms.into())),
                 log_level: Some(raw.log_level),
                 inlined_frames: Some(raw.inlined_frames != 0),
+                timeline_enabled: Some(raw.timeline_enabled != 0),
+                wall_hz: Some(raw.wall_hz),
+                wall_threads_per_tick: Some(raw.wall_threads_per_tick),
                 symbolizer_max_mb: Some(raw.symbolizer_max_mb),
                 debug_dirs: owned_string(raw.debug_dirs),
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
@@ -347,7 +359,8 @@ impl Config {
         self.upload_timeout = Some(t);
         self
     }
-    /// 0 off, 1 error, 2 warn, 3 info, 4 debug (messages go to stderr).
+    /// 0 off, 1 error, 2 warn (the default), 3 info, 4 debug (messages go to
+    /// stderr; each kind of warning or error at most once a minute).
     pub fn log_level(mut self, level: u32) -> Config {
         self.log_level = Some(level);
         self
@@ -355,6 +368,26 @@ impl Config {
     /// `false`: inlined calls are not frames of their own (`INPROF_INLINED_FRAMES`).
     pub fn inlined_frames(mut self, on: bool) -> Config {
         self.inlined_frames = Some(on);
+        self
+    }
+    /// `false`: CPU samples are aggregated per stack instead of kept one by
+    /// one with `end_timestamp_ns` for Datadog's timeline
+    /// (`DD_PROFILING_TIMELINE_ENABLED`, on by default).
+    pub fn timeline_enabled(mut self, on: bool) -> Config {
+        self.timeline_enabled = Some(on);
+        self
+    }
+    /// Wall-time samples per second per thread; 0 (default): no wall-time
+    /// profile. Blocked threads are read without interrupting them
+    /// (`INPROF_WALL_HZ`).
+    pub fn wall_hz(mut self, hz: u32) -> Config {
+        self.wall_hz = Some(hz);
+        self
+    }
+    /// Most threads the wall sampler visits per tick, round robin
+    /// (`INPROF_WALL_THREADS_PER_TICK`, default 16).
+    pub fn wall_threads_per_tick(mut self, n: u32) -> Config {
+        self.wall_threads_per_tick = Some(n);
         self
     }
     /// Cap on the symbolizer's memory in MiB; 0: none (`INPROF_SYMBOLIZER_MAX_MB`).
@@ -408,6 +441,9 @@ impl Config {
         set(&mut raw.upload_timeout_ms, self.upload_timeout.map(timeout_ms));
         set(&mut raw.log_level, self.log_level);
         set(&mut raw.inlined_frames, self.inlined_frames.map(u32::from));
+        set(&mut raw.timeline_enabled, self.timeline_enabled.map(u32::from));
+        set(&mut raw.wall_hz, self.wall_hz);
+        set(&mut raw.wall_threads_per_tick, self.wall_threads_per_tick);
         set(&mut raw.symbolizer_max_mb, self.symbolizer_max_mb);
         if let Some(sig) = self.cpu_signal {
             raw.cpu_signal = sig;

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Busy,
     /// The library and this crate (or a struct) disagree on the version.
     Version,
+    /// A bounded resource is exhausted: this thread already has the most
+    /// labels it can hold, or the process-wide label table is full.
+    Limit,
     /// A status this crate does not know.
     Other(i32),
 }
@@ -45,6 +48,7 @@ impl ErrorKind {
             sys::INPROF_ERR_OUTPUT => ErrorKind::Output,
             sys::INPROF_ERR_BUSY => ErrorKind::Busy,
             sys::INPROF_ERR_VERSION => ErrorKind::Version,
+            sys::INPROF_ERR_LIMIT => ErrorKind::Limit,
             other => ErrorKind::Other(other),
         }
     }
@@ -62,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Output => sys::INPROF_ERR_OUTPUT,
             ErrorKind::Busy => sys::INPROF_ERR_BUSY,
             ErrorKind::Version => sys::INPROF_ERR_VERSION,
+            ErrorKind::Limit => sys::INPROF_ERR_LIMIT,
             ErrorKind::Other(code) => code,
         }
     }

@@ -45,20 +45,30 @@
 //!
 //! The API is flat at the crate root; the code is split by concern:
 //! `profiler` (sessions, [`Profiler`]), `config` ([`Config`]), `error`
-//! ([`Error`], [`ErrorKind`]), `stats` ([`Stats`]) and `allocator`
-//! ([`ProfiledAllocator`]).
+//! ([`Error`], [`ErrorKind`]), `stats` ([`Stats`]), `allocator`
+//! ([`ProfiledAllocator`]) and `context` (span ids, endpoints and custom
+//! labels on samples: [`set_span`], [`set_endpoint`], [`count_endpoint`],
+//! [`labels`], [`with_labels`]). With the `tracing` feature,
+//! `tracing::ProfilingLayer` sets them from `tracing` spans.
 
 /// The raw C API (`include/inprof.h`), re-exported from `inprof-sys`.
 pub use inprof_sys as sys;
 
 mod allocator;
 mod config;
+mod context;
 mod error;
 mod profiler;
 mod stats;
 
 pub use allocator::ProfiledAllocator;
 pub use config::{Config, Upload};
+pub use context::{count_endpoint, current_labels, labels, set_endpoint, set_span, with_labels, LabelGuard};
 pub use error::{Error, ErrorKind};
 pub use profiler::{is_running, library_version, start, Profiler, BUILT_FOR_VERSION, DEFAULT_STOP_TIMEOUT};
 pub use stats::{stats, Stats};
+
+/// A `tracing_subscriber` layer that gives samples the span context of
+/// `tracing` spans (feature `tracing`).
+#[cfg(feature = "tracing")]
+pub mod tracing;

@@ -104,6 +104,29 @@ impl Profiler {
         status_to_result(unsafe { sys::inprof_flush(timeout_ms(timeout)) })
     }
 
+    /// The current period's profile so far, as uncompressed pprof bytes
+    /// (`go tool pprof` reads them; gzip them to serve them the way Go's
+    /// net/http/pprof does). The period is not ended: files and uploads
+    /// go on unchanged. Waits at most `timeout` (`inprof_collect`).
+    pub fn collect(&self, timeout: Duration) -> Result<Vec<u8>, Error> {
+        let mut buf: *mut u8 = std::ptr::null_mut();
+        let mut len: usize = 0;
+        // SAFETY: both out-pointers are valid for writes; on success the
+        // library hands over a buffer of len bytes that only
+        // inprof_collect_free may release, which happens right after the copy.
+        let st = unsafe { sys::inprof_collect(&mut buf, &mut len, timeout_ms(timeout)) };
+        status_to_result(st)?;
+        let bytes = if buf.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: see above; buf holds len initialized bytes.
+            let v = unsafe { std::slice::from_raw_parts(buf, len) }.to_vec();
+            unsafe { sys::inprof_collect_free(buf) };
+            v
+        };
+        Ok(bytes)
+    }
+
     /// The library's counters (process-wide, monotonic across sessions).
     /// All zero if the library refuses the request (it does not today).
     pub fn stats(&self) -> Stats {

@@ -44,6 +44,12 @@ pub struct Stats {
     pub unwind_no_stack_room: u64,
     /// Objects whose debug info the symbolizer's memory cap kept out.
     pub symbolizer_cap_hits: u64,
+    /// CPU samples aggregated because the period's timeline was full.
+    pub timeline_samples_aggregated: u64,
+    /// `set_label` calls refused because the process-wide label table was full.
+    pub labels_table_full: u64,
+    /// `count_endpoint` calls not counted: the period had too many endpoints.
+    pub endpoint_counts_dropped: u64,
 }
 
 impl From<sys::inprof_statistics> for Stats {
@@ -65,6 +71,9 @@ impl From<sys::inprof_statistics> for Stats {
             unwind_unknown_pc: s.unwind_unknown_pc,
             unwind_no_stack_room: s.unwind_no_stack_room,
             symbolizer_cap_hits: s.symbolizer_cap_hits,
+            timeline_samples_aggregated: s.timeline_samples_aggregated,
+            labels_table_full: s.labels_table_full,
+            endpoint_counts_dropped: s.endpoint_counts_dropped,
         }
     }
 }

@@ -42,6 +42,7 @@ fn local_config(dir: &Path) -> Config {
     Config::new().output_dir(dir).upload(Upload::Off).service("inprof-api-test")
 }
 
+#[inline(never)]
 fn burn_cpu(d: Duration) -> u64 {
     let t = Instant::now();
     let mut x = 1u64;
@@ -122,6 +123,37 @@ fn flush_and_stats_while_running() {
     assert_eq!(profiles_in(&dir).len(), 1, "flush writes a profile now");
     p.stop(STOP).unwrap();
     assert_eq!(profiles_in(&dir).len(), 2, "stop writes the last one");
+}
+
+/// `Profiler::collect`: the period so far, in memory, readable by
+/// `go tool pprof`; the period is not ended, so the flush that follows
+/// still writes a file holding it.
+#[test]
+fn collect_in_memory_while_running() {
+    let _g = lock();
+    let dir = fresh_dir("collect");
+    let p = local_config(&dir).cpu_hz(250).upload_period(Duration::from_secs(3600)).start().unwrap();
+    burn_cpu(Duration::from_millis(400));
+    let bytes = p.collect(STOP).expect("collect");
+    assert!(!bytes.is_empty() && bytes[..2] != [0x1f, 0x8b], "uncompressed pprof expected");
+    assert!(profiles_in(&dir).is_empty(), "collect must not export a file");
+    let path = dir.join("collected.pprof");
+    std::fs::write(&path, &bytes).unwrap();
+    let go = ["/usr/local/go/bin/go", "go"]
+        .into_iter()
+        .find(|g| Command::new(g).arg("version").output().is_ok())
+        .expect("go is needed to read profiles");
+    let out = Command::new(go)
+        .args(["tool", "pprof", "-top", "-sample_index=cpu-time"])
+        .arg(&path)
+        .output()
+        .expect("run go tool pprof");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("burn_cpu"), "pprof -top:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr));
+    p.flush(STOP).expect("flush");
+    assert_eq!(profiles_in(&dir).len(), 1, "the period is exported once, by the flush");
+    p.stop(STOP).unwrap();
 }
 
 #[test]
