@@ -40,6 +40,18 @@ static char *capture_end(void) {
   return strdup(buf);
 }
 
+/* Starts from the environment, flushes `flushes` times, stops, and returns
+ * what stderr got meanwhile (caller frees); *st: the start's status. */
+static char *run_captured(int flushes, inprof_status *st) {
+  capture_begin();
+  *st = inprof_start(NULL);
+  if (*st == INPROF_OK) {
+    for (int i = 0; i < flushes; i++) inprof_flush(10000);
+    inprof_stop(10000);
+  }
+  return capture_end();
+}
+
 static int count(const char *text, const char *needle) {
   int n = 0;
   for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
@@ -76,13 +88,8 @@ static void default_warns_once_about_missing_agent(void) {
   setenv("DD_TRACE_AGENT_URL", "http://127.0.0.1:1", 1);
   setenv("INPROF_UPLOAD", "true", 1);
   setenv("INPROF_CONNECT_TIMEOUT_MS", "500", 1);
-  capture_begin();
-  inprof_status st = inprof_start(NULL);
-  if (st == INPROF_OK) {
-    for (int i = 0; i < 3; i++) inprof_flush(10000);
-    inprof_stop(10000);
-  }
-  char *out = capture_end();
+  inprof_status st;
+  char *out = run_captured(3, &st);
   REQUIRE(st == INPROF_OK);
   inprof_statistics stats = {.struct_size = sizeof stats};
   inprof_stats(&stats);
@@ -102,13 +109,8 @@ static void info_says_where_profiles_go(void) {
   setenv("INPROF_OUTPUT_DIR", dir, 1);
   setenv("INPROF_UPLOAD", "false", 1);
   setenv("DD_SERVICE", "feedback-test", 1);
-  capture_begin();
-  inprof_status st = inprof_start(NULL);
-  if (st == INPROF_OK) {
-    inprof_flush(10000);
-    inprof_stop(10000);
-  }
-  char *out = capture_end();
+  inprof_status st;
+  char *out = run_captured(1, &st);
   REQUIRE(st == INPROF_OK);
   char want[128];
   snprintf(want, sizeof want, "files in %s", dir);
@@ -131,13 +133,8 @@ static void messages_name_what_was_set(void) {
   inprof__log_window_s = 0; /* every line prints: this case counts its own */
   setenv("DD_TRACE_AGENT_URL", "unix:///tmp/inprof-feedback-no-such.sock", 1);
   setenv("INPROF_UPLOAD", "true", 1);
-  capture_begin();
-  inprof_status st = inprof_start(NULL);
-  if (st == INPROF_OK) {
-    inprof_flush(10000);
-    inprof_stop(10000);
-  }
-  char *out = capture_end();
+  inprof_status st;
+  char *out = run_captured(1, &st);
   CHECK(st == INPROF_OK);
   CHECKF(strstr(out, "to the agent's unix socket /tmp/inprof-feedback-no-such.sock failed: ") &&
              strstr(out, "No such file or directory") && !strstr(out, "port 80"),

@@ -10,15 +10,9 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "testutil.h"
+#include "wall_util.h"
 
 #define SLEEP_MS 1500
-
-static void nap_ms(long ms) {
-  struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&d, &d) != 0 && errno == EINTR) {
-  }
-}
 
 __attribute__((noinline)) void wall_ctx_sleep_a(void) { nap_ms(SLEEP_MS); }
 __attribute__((noinline)) void wall_ctx_sleep_b(void) { nap_ms(SLEEP_MS); }
@@ -36,12 +30,10 @@ static void *sleeper(void *arg) {
 
 /* wall-time (ns) of function fn among samples tagged who=value. */
 static double wall_of(const char *file, const char *value, const char *fn) {
-  char *out = testutil_capture("%s tool pprof -top -nodecount=100000 -nodefraction=0 "
-                               "-edgefraction=0 -sample_index=wall-time -unit=minimum "
-                               "'-tagfocus=who=^%s$' %s 2>&1",
-                               INPROF_GO, value, file);
+  char focus[64];
+  snprintf(focus, sizeof focus, "who=^%s$", value);
   testutil_row rows[512];
-  int n = testutil_parse_top(out, rows, 512);
+  int n = wall_top(file, focus, rows, 512, NULL);
   return n > 0 ? testutil_cum_of(rows, n, fn) : 0;
 }
 

@@ -16,13 +16,7 @@
 #include <unistd.h>
 
 #include "cpu/wall.h"
-#include "testutil.h"
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "wall_util.h"
 
 static int pipefd[2];
 

@@ -12,21 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "wall_util.h"
 
 static _Atomic int stop_flag;
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void nap_ms(long ms) {
-  struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&d, &d) != 0 && errno == EINTR) {
-  }
-}
 
 typedef struct life {
   const char *name;
@@ -46,12 +34,10 @@ static void *run(void *arg) {
 }
 
 static double thread_wall_ns(const char *file, const char *thread) {
-  char *out = testutil_capture("%s tool pprof -top -nodecount=100000 -nodefraction=0 "
-                               "-edgefraction=0 -sample_index=wall-time -unit=minimum "
-                               "'-tagfocus=thread name=^%s$' %s 2>&1",
-                               INPROF_GO, thread, file);
+  char focus[128];
+  snprintf(focus, sizeof focus, "thread name=^%s$", thread);
   testutil_row rows[512];
-  int n = testutil_parse_top(out, rows, 512);
+  int n = wall_top(file, focus, rows, 512, NULL);
   return n > 0 ? testutil_total(rows, n) : 0;
 }
 

@@ -14,25 +14,13 @@
 #include <unistd.h>
 
 #include "cpu/wall.h"
-#include "testutil.h"
+#include "wall_util.h"
 
 #define RUN_MS 4000
 
 static _Atomic int stop_flag;
 static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
 static int pipefd[2];
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void nap_ms(long ms) {
-  struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&d, &d) != 0 && errno == EINTR) {
-  }
-}
 
 __attribute__((noinline)) void wt_sleep_fn(void) {
   while (!stop_flag) nap_ms(50);
@@ -82,15 +70,9 @@ static void *run_job(void *arg) {
  * rows and the profile's duration (ns) from the header. */
 static int top(const char *file, const char *thread, testutil_row *rows, int max,
                double *duration_ns) {
-  char focus[128] = "";
-  if (thread) snprintf(focus, sizeof focus, "'-tagfocus=thread name=^%s$'", thread);
-  char *out = testutil_capture("%s tool pprof -top -nodecount=100000 -nodefraction=0 "
-                               "-edgefraction=0 -sample_index=wall-time -unit=minimum %s %s 2>&1",
-                               INPROF_GO, focus, file);
-  if (!out) return -1;
-  char *d = strstr(out, "Duration: ");
-  if (d && duration_ns) *duration_ns = strtod(d + 10, NULL) * 1e9;
-  return testutil_parse_top(out, rows, max);
+  char focus[128];
+  if (thread) snprintf(focus, sizeof focus, "thread name=^%s$", thread);
+  return wall_top(file, thread ? focus : NULL, rows, max, duration_ns);
 }
 
 static double cum_of(const testutil_row *rows, int n, const char *fn) {
