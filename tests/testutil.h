@@ -12,6 +12,18 @@
 
 static int testutil_failures;
 
+/* 1 in ASan/TSan builds, with gcc (__SANITIZE_*__) or clang (__has_feature). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TESTUTIL_SANITIZER_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TESTUTIL_SANITIZER_BUILD 1
+#endif
+#endif
+#ifndef TESTUTIL_SANITIZER_BUILD
+#define TESTUTIL_SANITIZER_BUILD 0
+#endif
+
 #define CHECK(cond)                                                          \
   do {                                                                       \
     if (!(cond)) {                                                           \

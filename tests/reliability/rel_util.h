@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "inprof.h"
+#include "testutil.h"
 
 #define REL_MAX_TRACKS 32
 
@@ -37,17 +38,7 @@ __attribute__((noinline, unused)) static void *rel_alloc_deep(int depth, size_t 
   return p;
 }
 
-/* 1 in ASan/TSan builds, with gcc (__SANITIZE_*__) or clang (__has_feature). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define REL_SANITIZER_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define REL_SANITIZER_BUILD 1
-#endif
-#endif
-#ifndef REL_SANITIZER_BUILD
-#define REL_SANITIZER_BUILD 0
-#endif
+#define REL_SANITIZER_BUILD TESTUTIL_SANITIZER_BUILD
 
 /*
  * A track is one thread (or role) the watchdog reports on: its current phase
